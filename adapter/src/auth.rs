@@ -1,0 +1,245 @@
+//! Bearer JWT authentication (HS256 only) and the role extractors.
+//!
+//! [`Authenticated`] accepts any valid token; [`Admin`] also needs `role = admin` and
+//! answers 403 otherwise. Tokens are never logged.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use flash_sale_app::{Caller, Role};
+use flash_sale_client::ErrorCode;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The secret used when none is configured. Development only: `serve` and `token`
+/// log a warning (never the secret) when they fall back to it.
+pub const DEVELOPMENT_SECRET: &str = "flash-sale-development-secret-do-not-use-in-production";
+
+/// Seconds of clock skew tolerated on `exp`.
+const LEEWAY_SECONDS: u64 = 5;
+
+/// The claims of a flash-sale token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// User id, 1–64 characters.
+    pub sub: String,
+    /// `admin` or `buyer`.
+    pub role: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Issued at, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+}
+
+/// Signs and verifies tokens with one HS256 secret.
+pub struct JwtAuth {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for JwtAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtAuth").finish_non_exhaustive()
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid token")]
+pub struct InvalidToken;
+
+impl JwtAuth {
+    /// Uses `secret` for both signing and verifying.
+    pub fn new(secret: &SecretString) -> Self {
+        let bytes = secret.expose_secret().as_bytes();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_exp = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(bytes),
+            decoding: DecodingKey::from_secret(bytes),
+            validation,
+        }
+    }
+
+    /// A token for `sub` with `role`, valid for `ttl`.
+    pub fn issue(
+        &self,
+        sub: &str,
+        role: Role,
+        ttl: Duration,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let claims = Claims {
+            sub: sub.to_owned(),
+            role: role.as_str().to_owned(),
+            exp: now + ttl.as_secs(),
+            iat: Some(now),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+    }
+
+    /// The caller a token stands for.
+    pub fn verify(&self, token: &str) -> Result<Caller, InvalidToken> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| InvalidToken)?;
+        let role = Role::parse(&data.claims.role).ok_or(InvalidToken)?;
+        Caller::new(&data.claims.sub, role).map_err(|_| InvalidToken)
+    }
+}
+
+fn unauthenticated() -> ApiError {
+    ApiError::new(
+        ErrorCode::Unauthenticated,
+        "a valid bearer token is required",
+    )
+}
+
+fn caller_of(parts: &Parts, auth: &JwtAuth) -> Result<Caller, ApiError> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(unauthenticated)?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(unauthenticated)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(unauthenticated());
+    }
+    auth.verify(token.trim()).map_err(|_| unauthenticated())
+}
+
+/// Any authenticated caller (buyer or admin).
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(Self(caller.clone()));
+        }
+        let caller = caller_of(parts, &state.auth)?;
+        parts.extensions.insert(caller.clone());
+        Ok(Self(caller))
+    }
+}
+
+/// An authenticated admin; a buyer gets 403.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Caller);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
+        if caller.role != Role::Admin {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "this route needs the admin role",
+            ));
+        }
+        Ok(Self(caller))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(secret: &str) -> JwtAuth {
+        JwtAuth::new(&SecretString::from(secret.to_owned()))
+    }
+
+    #[test]
+    fn an_issued_token_verifies_with_the_same_secret_only() {
+        let token = auth("s1")
+            .issue("alice", Role::Buyer, Duration::from_secs(60))
+            .expect("signs");
+        let caller = auth("s1").verify(&token).expect("valid");
+        assert_eq!(caller.user_id.as_str(), "alice");
+        assert_eq!(caller.role, Role::Buyer);
+        assert_eq!(auth("s2").verify(&token), Err(InvalidToken));
+    }
+
+    #[test]
+    fn expired_tokens_and_unknown_roles_are_refused() {
+        let keys = auth("s");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after epoch")
+            .as_secs();
+        let sign = |claims: &Claims| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                claims,
+                &EncodingKey::from_secret(b"s"),
+            )
+            .expect("signs")
+        };
+        let expired = Claims {
+            sub: "a".into(),
+            role: "buyer".into(),
+            exp: now - 60,
+            iat: None,
+        };
+        assert_eq!(keys.verify(&sign(&expired)), Err(InvalidToken));
+        let within_leeway = Claims {
+            exp: now - 2,
+            ..expired.clone()
+        };
+        assert!(keys.verify(&sign(&within_leeway)).is_ok());
+        let odd_role = Claims {
+            role: "root".into(),
+            exp: now + 60,
+            ..expired.clone()
+        };
+        assert_eq!(keys.verify(&sign(&odd_role)), Err(InvalidToken));
+        let long_sub = Claims {
+            sub: "x".repeat(65),
+            exp: now + 60,
+            ..expired
+        };
+        assert_eq!(keys.verify(&sign(&long_sub)), Err(InvalidToken));
+    }
+
+    #[test]
+    fn other_algorithms_are_refused() {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after epoch")
+            .as_secs();
+        let claims = Claims {
+            sub: "a".into(),
+            role: "admin".into(),
+            exp: now + 60,
+            iat: None,
+        };
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &claims,
+            &EncodingKey::from_secret(b"s"),
+        )
+        .expect("signs");
+        assert_eq!(auth("s").verify(&hs512), Err(InvalidToken));
+    }
+}

@@ -1,0 +1,145 @@
+//! [`ApiError`]: every failure as an HTTP status plus the error envelope.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use flash_sale_app::AppError;
+use flash_sale_app::error::ErrorKind;
+use flash_sale_client::{ErrorBody, ErrorCode, FieldErrorDto};
+
+/// An error answer.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with `code`'s status and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::from_u16(code.status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            body: ErrorBody::new(code, message),
+            retry_after: None,
+        }
+    }
+
+    /// `VALIDATION_FAILED` with `details`.
+    pub fn validation(details: Vec<FieldErrorDto>) -> Self {
+        let mut error = Self::new(ErrorCode::ValidationFailed, "the request is not valid");
+        error.body.details = Some(details);
+        error
+    }
+
+    /// `VALIDATION_FAILED` about one field.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldErrorDto {
+            field: field.into(),
+            message: message.into(),
+        }])
+    }
+
+    /// `NOT_FOUND`.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    /// Sets `Retry-After` (seconds).
+    #[must_use]
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The envelope.
+    pub fn body(&self) -> &ErrorBody {
+        &self.body
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Domain(e) => {
+                let code = match e.kind() {
+                    ErrorKind::Validation => {
+                        let details = e
+                            .violations()
+                            .iter()
+                            .map(|v| FieldErrorDto {
+                                field: v.field.clone(),
+                                message: v.message.clone(),
+                            })
+                            .collect();
+                        return Self::validation(details);
+                    }
+                    ErrorKind::InvalidState => ErrorCode::InvalidState,
+                    ErrorKind::NotFound => ErrorCode::NotFound,
+                    ErrorKind::SoldOut => ErrorCode::SoldOut,
+                    ErrorKind::LimitExceeded => ErrorCode::LimitExceeded,
+                    ErrorKind::NotOnSale => ErrorCode::NotOnSale,
+                    ErrorKind::DuplicateTransaction => ErrorCode::DuplicateTransaction,
+                    ErrorKind::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+                    ErrorKind::Unavailable => {
+                        return Self::new(ErrorCode::Unavailable, e.to_string())
+                            .with_retry_after(1);
+                    }
+                };
+                Self::new(code, e.to_string())
+            }
+            AppError::NotFound(what) => Self::not_found(what),
+            AppError::Unavailable(why) => {
+                tracing::warn!(error = %why, "dependency unavailable");
+                Self::new(
+                    ErrorCode::Unavailable,
+                    "a dependency is unavailable; nothing was changed; try again",
+                )
+                .with_retry_after(1)
+            }
+            AppError::Internal(e) => {
+                tracing::error!(error = %e, "internal error");
+                Self::new(ErrorCode::Internal, "internal error")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+/// The envelope for a bare status (the framework's own rejections).
+pub fn envelope_for_status(status: StatusCode) -> ApiError {
+    let (code, message) = match status.as_u16() {
+        400 | 415 => (ErrorCode::BadRequest, "the request is malformed"),
+        401 => (ErrorCode::Unauthenticated, "authentication required"),
+        403 => (ErrorCode::Forbidden, "not allowed"),
+        404 => (ErrorCode::NotFound, "no such route"),
+        405 => (
+            ErrorCode::MethodNotAllowed,
+            "method not allowed on this route",
+        ),
+        413 => (ErrorCode::PayloadTooLarge, "the body is larger than 64 KiB"),
+        422 => (ErrorCode::ValidationFailed, "the request is not valid"),
+        429 => (ErrorCode::RateLimited, "too many requests"),
+        408 | 503 | 504 => (ErrorCode::Unavailable, "the service is busy; try again"),
+        _ => (ErrorCode::Internal, "internal error"),
+    };
+    let mut error = ApiError::new(code, message);
+    if code == ErrorCode::ValidationFailed {
+        error.body.details = Some(Vec::new());
+    }
+    if code == ErrorCode::MethodNotAllowed {
+        error.status = StatusCode::METHOD_NOT_ALLOWED;
+    }
+    error
+}

@@ -1,0 +1,22 @@
+//! The state every handler shares.
+
+use std::sync::Arc;
+
+use flash_sale_app::Executors;
+use flash_sale_app::probe::Probe;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::auth::JwtAuth;
+
+/// Shared by every handler, extracted with `State`.
+#[derive(Clone)]
+pub struct AppState {
+    /// Every use case.
+    pub exec: Arc<Executors>,
+    /// Token verification.
+    pub auth: Arc<JwtAuth>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// `/readyz` checks.
+    pub probes: Arc<Vec<Arc<dyn Probe>>>,
+}

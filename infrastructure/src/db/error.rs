@@ -1,0 +1,42 @@
+//! Driver errors to gateway errors: the driver's text never leaves infrastructure
+//! except in logs.
+
+use flash_sale_domain::gateway::GatewayError;
+use sea_orm::{DbErr, RuntimeErr, sqlx};
+
+/// Maps a sea-orm error: lost connections, timeouts and a closed pool become
+/// `Unavailable` (nothing was changed, safe to retry); the rest `Internal`.
+#[expect(clippy::needless_pass_by_value, reason = "called as `.map_err(db_error)`")]
+pub fn db_error(err: DbErr) -> GatewayError {
+    if is_transient(&err) {
+        GatewayError::Unavailable(err.to_string())
+    } else {
+        GatewayError::Internal(err.to_string())
+    }
+}
+
+/// Whether the error says "try again" rather than "this is wrong": no connection, a
+/// timeout, a deadlock or a serialization failure.
+pub(crate) fn is_transient(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match &**e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_) => true,
+                sqlx::Error::Database(db) => matches!(
+                    db.code().as_deref(),
+                    // MySQL deadlock / lock wait timeout, PostgreSQL serialization
+                    // failure / deadlock, SQLite busy / locked.
+                    Some("1213" | "1205" | "40001" | "40P01" | "5" | "6" | "517" | "262")
+                ),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}

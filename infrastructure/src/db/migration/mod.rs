@@ -1,0 +1,15 @@
+//! Schema migrations: one set that runs on SQLite, MariaDB/MySQL and PostgreSQL.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_initial;
+
+/// Every migration, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,168 @@
+//! Persistence with sea-orm: one connection pool, one set of migrations, and the
+//! gateways, on SQLite, MariaDB/MySQL or PostgreSQL.
+//!
+//! SQLite allows one writer at a time. So that concurrency never surfaces as
+//! `SQLITE_BUSY`, every write transaction here goes through [`Database::begin_write`],
+//! which on SQLite first takes an in-process write gate and then starts an
+//! `IMMEDIATE` transaction; reads run in parallel under WAL.
+
+pub mod entity;
+mod error;
+mod event_gateway;
+pub mod migration;
+mod product_gateway;
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub use error::db_error;
+pub use event_gateway::SeaOrmEventGateway;
+pub use product_gateway::SeaOrmProductGateway;
+
+/// A connection pool plus, on SQLite, the write gate.
+#[derive(Clone)]
+pub struct Database {
+    conn: DatabaseConnection,
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A write transaction; on SQLite it holds the write gate until it ends.
+pub struct WriteTx {
+    tx: DatabaseTransaction,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits, then lets the next writer in.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.tx.commit().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl Database {
+    /// Connects to `url` (`sqlite:`, `mysql:` or `postgres:`) with at most
+    /// `max_connections` pooled connections.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbErr> {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(max_connections.max(1))
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(5))
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+        let conn = sea_orm::Database::connect(options).await?;
+        let write_gate =
+            (conn.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Self { conn, write_gate })
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<(), DbErr> {
+        let _gate = match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
+        migration::Migrator::up(&self.conn, None).await
+    }
+
+    /// The pool, for reads.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// Which engine this is.
+    pub fn backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    /// Starts a write transaction (see the module docs for SQLite).
+    pub async fn begin_write(&self) -> Result<WriteTx, DbErr> {
+        match &self.write_gate {
+            Some(gate) => {
+                let guard = gate.clone().lock_owned().await;
+                let tx = self
+                    .conn
+                    .begin_with_options(TransactionOptions {
+                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                        ..TransactionOptions::default()
+                    })
+                    .await?;
+                Ok(WriteTx {
+                    tx,
+                    _gate: Some(guard),
+                })
+            }
+            None => Ok(WriteTx {
+                tx: self.conn.begin().await?,
+                _gate: None,
+            }),
+        }
+    }
+
+    /// `SUM(column)` as a 64-bit integer on every engine (PostgreSQL and MySQL widen
+    /// sums of BIGINT to NUMERIC/DECIMAL).
+    pub fn sum_i64(&self, column: &str) -> sea_orm::sea_query::Expr {
+        let sql = match self.backend() {
+            DbBackend::MySql => format!("CAST(COALESCE(SUM({column}), 0) AS SIGNED)"),
+            DbBackend::Postgres => format!("CAST(COALESCE(SUM({column}), 0) AS BIGINT)"),
+            _ => format!("COALESCE(SUM({column}), 0)"),
+        };
+        sea_orm::sea_query::Expr::cust(sql)
+    }
+
+    /// Answers when the database does.
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.conn.ping().await
+    }
+
+    /// Closes the pool.
+    pub async fn close(self) -> Result<(), DbErr> {
+        self.conn.close().await
+    }
+}
+
+/// `/readyz`: the database answers a ping.
+#[derive(Debug, Clone)]
+pub struct DatabaseProbe(pub Database);
+
+#[async_trait::async_trait]
+impl flash_sale_app::probe::Probe for DatabaseProbe {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|_| "unreachable".to_owned())
+    }
+}

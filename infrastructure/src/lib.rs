@@ -1,0 +1,9 @@
+//! Gateway implementations, named by technology.
+//!
+//! - [`db`]: sea-orm over SQLite, MariaDB/MySQL or PostgreSQL (chosen by URL), with the
+//!   migrations and every `SeaOrm…Gateway`.
+//! - [`clock`]: the system clock.
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod db;

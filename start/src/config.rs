@@ -1,0 +1,346 @@
+//! Typed settings from an optional TOML file plus `FLASH_SALE__SECTION__KEY`
+//! environment variables (the environment wins). Durations read like `15m`, `3s`,
+//! `250ms`. Secrets are [`SecretString`]s and never printed.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use flash_sale_app::policy::OrderingConfig;
+use flash_sale_domain::Strategy;
+use flash_sale_domain::event::EventId;
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A duration written like `15m`, `3s` or `250ms` (or a number of seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Seconds(u64),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Seconds(s) => Ok(Self(Duration::from_secs(s))),
+            Raw::Text(text) => humantime::parse_duration(text.trim())
+                .map(Self)
+                .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a duration: {e}"))),
+        }
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    /// Listen address.
+    pub bind: String,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_timeout: HumanDuration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".to_owned(),
+            shutdown_timeout: HumanDuration(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    /// `sqlite:`, `mysql:` or `postgres:` URL.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://flash-sale.db?mode=rwc".to_owned(),
+            max_connections: 16,
+        }
+    }
+}
+
+/// `[redis]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RedisSettings {
+    /// Empty = embedded; several comma-separated nodes = Redis Cluster.
+    pub url: String,
+}
+
+/// Which task queue carries async placements.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MqBackend {
+    /// In-process queue with durable placement rows.
+    #[default]
+    Embedded,
+    /// Apache RocketMQ.
+    Rocketmq,
+}
+
+/// `[mq]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MqSettings {
+    /// `embedded` or `rocketmq`.
+    pub backend: MqBackend,
+    /// RocketMQ name server.
+    pub namesrv: String,
+}
+
+impl Default for MqSettings {
+    fn default() -> Self {
+        Self {
+            backend: MqBackend::Embedded,
+            namesrv: "127.0.0.1:9876".to_owned(),
+        }
+    }
+}
+
+/// `[ordering]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrderingSettings {
+    /// Strategy for events whose `strategy` is null.
+    pub default_strategy: String,
+    /// Event id → strategy.
+    pub overrides: HashMap<String, String>,
+    /// Buckets for a `buckets` product created without `bucket_count`.
+    pub bucket_count: u32,
+}
+
+impl Default for OrderingSettings {
+    fn default() -> Self {
+        Self {
+            default_strategy: "sync".to_owned(),
+            overrides: HashMap::new(),
+            bucket_count: 8,
+        }
+    }
+}
+
+impl OrderingSettings {
+    /// The checked policy configuration.
+    pub fn to_config(&self) -> anyhow::Result<OrderingConfig> {
+        let default_strategy: Strategy = self
+            .default_strategy
+            .parse()
+            .context("ordering.default_strategy")?;
+        let mut overrides = HashMap::new();
+        for (id, strategy) in &self.overrides {
+            let id: i64 = id
+                .trim()
+                .parse()
+                .with_context(|| format!("ordering.overrides: `{id}` is not an event id"))?;
+            let strategy: Strategy = strategy
+                .parse()
+                .with_context(|| format!("ordering.overrides.{id}"))?;
+            overrides.insert(EventId(id), strategy);
+        }
+        anyhow::ensure!(
+            (1..=1024).contains(&self.bucket_count),
+            "ordering.bucket_count must be between 1 and 1024"
+        );
+        Ok(OrderingConfig {
+            default_strategy,
+            overrides,
+            bucket_count: self.bucket_count,
+        })
+    }
+}
+
+/// `[orders]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrdersSettings {
+    /// Unpaid orders expire after this.
+    pub payment_timeout: HumanDuration,
+}
+
+impl Default for OrdersSettings {
+    fn default() -> Self {
+        Self {
+            payment_timeout: HumanDuration(Duration::from_mins(15)),
+        }
+    }
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// HS256 secret; none = the development secret, with a warning.
+    #[serde(skip_serializing)]
+    pub jwt_secret: Option<SecretString>,
+}
+
+/// `[rate_limit]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimitSettings {
+    /// Order placements per buyer per second; 0 = off.
+    pub per_user_per_second: u32,
+    /// Requests per client address per second; 0 = off.
+    pub per_ip_per_second: u32,
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CacheSettings {
+    /// How long the in-process catalogue cache serves an entry.
+    pub local_ttl: HumanDuration,
+    /// How long "does not exist" is remembered.
+    pub null_ttl: HumanDuration,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            local_ttl: HumanDuration(Duration::from_secs(2)),
+            null_ttl: HumanDuration(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogSettings {
+    /// `pretty` or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `flash_sale=debug,info`; `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// Every setting of the service.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// `[server]`.
+    pub server: ServerSettings,
+    /// `[database]`.
+    pub database: DatabaseSettings,
+    /// `[redis]`.
+    pub redis: RedisSettings,
+    /// `[mq]`.
+    pub mq: MqSettings,
+    /// `[ordering]`.
+    pub ordering: OrderingSettings,
+    /// `[orders]`.
+    pub orders: OrdersSettings,
+    /// `[auth]`.
+    pub auth: AuthSettings,
+    /// `[rate_limit]`.
+    pub rate_limit: RateLimitSettings,
+    /// `[cache]`.
+    pub cache: CacheSettings,
+    /// `[log]`.
+    pub log: LogSettings,
+}
+
+/// The prefix of the environment variables that override settings.
+pub const ENV_PREFIX: &str = "FLASH_SALE__";
+
+impl Settings {
+    /// Defaults, then `file` (when given; it must exist), then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Self::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(
+                file.exists(),
+                "config file {} does not exist",
+                file.display()
+            );
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        let settings: Self = figment.extract().context("invalid configuration")?;
+        settings.ordering.to_config()?;
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file_and_no_server() {
+        let settings = Settings::default();
+        assert_eq!(settings.server.bind, "127.0.0.1:8080");
+        assert!(settings.database.url.starts_with("sqlite:"));
+        assert!(settings.redis.url.is_empty());
+        assert_eq!(settings.mq.backend, MqBackend::Embedded);
+        assert_eq!(settings.orders.payment_timeout.0, Duration::from_mins(15));
+        assert!(settings.auth.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn a_file_sets_durations_strategies_and_overrides() {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        writeln!(
+            file,
+            "[orders]\npayment_timeout = \"3s\"\n[ordering]\ndefault_strategy = \"buckets\"\n\
+             [ordering.overrides]\n\"7\" = \"async\"\n[cache]\nlocal_ttl = \"250ms\""
+        )
+        .expect("write");
+        let settings = Settings::load(Some(file.path())).expect("loads");
+        assert_eq!(settings.orders.payment_timeout.0, Duration::from_secs(3));
+        assert_eq!(settings.cache.local_ttl.0, Duration::from_millis(250));
+        let config = settings.ordering.to_config().expect("valid");
+        assert_eq!(config.default_strategy, Strategy::Buckets);
+        assert_eq!(config.overrides.get(&EventId(7)), Some(&Strategy::Async));
+    }
+
+    #[test]
+    fn a_bad_strategy_is_refused_with_its_key() {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        writeln!(file, "[ordering]\ndefault_strategy = \"fast\"").expect("write");
+        let error = Settings::load(Some(file.path())).expect_err("invalid");
+        assert!(format!("{error:#}").contains("ordering.default_strategy"));
+    }
+}

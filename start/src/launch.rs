@@ -1,0 +1,119 @@
+//! Wiring: the one place that knows which implementation backs each port.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use flash_sale_adapter::auth::{DEVELOPMENT_SECRET, JwtAuth};
+use flash_sale_adapter::{AppState, router};
+use flash_sale_app::catalogue::CatalogueSettings;
+use flash_sale_app::policy::OrderingPolicy;
+use flash_sale_app::probe::Probe;
+use flash_sale_app::{Executors, Ports};
+use flash_sale_infrastructure::clock::SystemClock;
+use flash_sale_infrastructure::db::{
+    Database, DatabaseProbe, SeaOrmEventGateway, SeaOrmProductGateway,
+};
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Settings;
+
+/// A running service.
+pub struct Application {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    db: Database,
+    exec: Arc<Executors>,
+}
+
+impl Application {
+    /// Where it listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its base URL, e.g. `http://127.0.0.1:40123`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every use case, for jobs and tests that act without HTTP.
+    pub fn executors(&self) -> &Arc<Executors> {
+        &self.exec
+    }
+
+    /// Stops accepting, drains in-flight requests (up to `timeout`), closes the pool.
+    pub async fn shutdown(self, timeout: std::time::Duration) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        if let Ok(joined) = tokio::time::timeout(timeout, self.server).await { joined.context("server task")?.context("server")? } else { tracing::warn!("in-flight requests did not finish in time") }
+        self.db.close().await.context("closing the database pool")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// The JWT secret from the settings, or the development secret with a warning.
+pub fn jwt_secret(settings: &Settings) -> SecretString {
+    settings.auth.jwt_secret.clone().unwrap_or_else(|| {
+        tracing::warn!(
+            "auth.jwt_secret is not set: using the built-in DEVELOPMENT secret; \
+             anyone can mint tokens for this instance. Set FLASH_SALE__AUTH__JWT_SECRET."
+        );
+        SecretString::from(DEVELOPMENT_SECRET.to_owned())
+    })
+}
+
+/// Connects, migrates, wires every port and serves on `listener` until shut down.
+pub async fn launch(settings: Settings, listener: TcpListener) -> anyhow::Result<Application> {
+    let metrics = flash_sale_adapter::metrics::install();
+    let db = Database::connect(&settings.database.url, settings.database.max_connections)
+        .await
+        .context("connecting to the database")?;
+    db.migrate().await.context("migrating the database")?;
+
+    let ports = Ports {
+        events: Arc::new(SeaOrmEventGateway::new(db.clone())),
+        products: Arc::new(SeaOrmProductGateway::new(db.clone())),
+        clock: Arc::new(SystemClock),
+    };
+    let app_settings = flash_sale_app::Settings {
+        payment_timeout: settings.orders.payment_timeout.0,
+        catalogue: CatalogueSettings {
+            local_ttl: settings.cache.local_ttl.0,
+            null_ttl: settings.cache.null_ttl.0,
+            ..CatalogueSettings::default()
+        },
+    };
+    let policy = Arc::new(OrderingPolicy::new(settings.ordering.to_config()?));
+    let exec = Arc::new(Executors::new(&ports, &app_settings, policy));
+    let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(DatabaseProbe(db.clone()))];
+    let state = AppState {
+        exec: exec.clone(),
+        auth: Arc::new(JwtAuth::new(&jwt_secret(&settings))),
+        metrics,
+        probes: Arc::new(probes),
+    };
+
+    let addr = listener.local_addr().context("listener address")?;
+    let (stop, mut stopped) = watch::channel(false);
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    tracing::info!(%addr, database = ?db.backend(), "flash-sale listening");
+    Ok(Application {
+        addr,
+        stop,
+        server,
+        db,
+        exec,
+    })
+}

@@ -1,0 +1,42 @@
+//! End-to-end tests: the real service in-process on port 0, driven over HTTP through
+//! the `flash-sale-client` crate. Each scenario runs on SQLite; the same scenario on
+//! MariaDB and PostgreSQL is `#[ignore]`d so that plain `cargo test` needs no server,
+//! and runs with `scripts/test-all.sh` (`--include-ignored`).
+
+mod catalogue;
+mod errors;
+mod ops;
+mod validation;
+
+/// Runs each listed `async fn name(backend: Backend)` as three tests, one per backend.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(flash_sale_tests::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod mariadb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs MariaDB on 127.0.0.1:3306; run scripts/test-all.sh"]
+                async fn $name() {
+                    super::$name(flash_sale_tests::Backend::MariaDb).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs PostgreSQL on 127.0.0.1:5432; run scripts/test-all.sh"]
+                async fn $name() {
+                    super::$name(flash_sale_tests::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
