@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod jobs;
 pub mod metrics;
 mod middleware;
 pub mod openapi;

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{admin_event, admin_product, catalogue, ops};
+use crate::routes::{admin_event, admin_order, admin_product, catalogue, ops, order};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -14,7 +14,9 @@ use crate::routes::{admin_event, admin_product, catalogue, ops};
         admin_event::online, admin_event::offline, admin_event::create_product,
         admin_product::update, admin_product::online, admin_product::offline,
         admin_product::stock, admin_product::ledger,
+        admin_order::orders, admin_order::inventory, admin_order::reconcile,
         catalogue::events, catalogue::event, catalogue::product,
+        order::place, order::list, order::detail, order::pay, order::cancel,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     components(schemas(flash_sale_client::ErrorBody, flash_sale_client::ErrorCode, flash_sale_client::FieldErrorDto)),

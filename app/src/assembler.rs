@@ -117,3 +117,40 @@ pub fn page_dto<T, U>(
         total: page.total,
     }
 }
+
+/// An order status from the wire.
+pub fn order_status(dto: wire::OrderStatusDto) -> flash_sale_domain::order::OrderStatus {
+    use flash_sale_domain::order::OrderStatus;
+    match dto {
+        wire::OrderStatusDto::PendingPayment => OrderStatus::PendingPayment,
+        wire::OrderStatusDto::Paid => OrderStatus::Paid,
+        wire::OrderStatusDto::Cancelled => OrderStatus::Cancelled,
+        wire::OrderStatusDto::Expired => OrderStatus::Expired,
+    }
+}
+
+/// An order on the wire.
+pub fn order_dto(order: &flash_sale_domain::order::Order) -> wire::OrderDto {
+    use flash_sale_domain::order::OrderStatus;
+    wire::OrderDto {
+        id: order.id.to_string(),
+        user_id: order.user_id.to_string(),
+        event_id: order.event_id.0,
+        product_id: order.product_id.0,
+        bucket_no: order.bucket_no,
+        quantity: order.quantity,
+        unit_price: order.unit_price,
+        total_price: order.total_price,
+        strategy: strategy_dto(order.strategy),
+        status: match order.status {
+            OrderStatus::PendingPayment => wire::OrderStatusDto::PendingPayment,
+            OrderStatus::Paid => wire::OrderStatusDto::Paid,
+            OrderStatus::Cancelled => wire::OrderStatusDto::Cancelled,
+            OrderStatus::Expired => wire::OrderStatusDto::Expired,
+        },
+        created_at: order.created_at,
+        expires_at: order.expires_at,
+        paid_at: order.paid_at,
+        transaction_id: order.transaction_id.as_ref().map(|t| t.as_str().to_owned()),
+    }
+}

@@ -33,6 +33,12 @@ impl From<GatewayError> for AppError {
         match error {
             GatewayError::Rejected(e) => Self::Domain(e),
             GatewayError::NotFound => Self::NotFound("resource"),
+            GatewayError::Duplicate("transaction_id") => {
+                Self::Domain(flash_sale_domain::order::OrderError::DuplicateTransaction.into())
+            }
+            GatewayError::Duplicate(key) => {
+                Self::Internal(anyhow::anyhow!("unexpected duplicate {key}"))
+            }
             GatewayError::Unavailable(why) => Self::Unavailable(why),
             GatewayError::Internal(why) => Self::Internal(anyhow::anyhow!(why)),
         }

@@ -11,10 +11,12 @@ pub mod assembler;
 pub mod catalogue;
 pub mod error;
 pub mod event;
+pub mod order;
 pub mod policy;
 pub mod ports;
 pub mod probe;
 pub mod product;
+pub mod stock;
 
 pub use error::AppError;
 pub use ports::{Executors, Ports, Settings};

@@ -1,19 +1,28 @@
 //! Wiring: the ports the application is given, its settings, and every executor built
 //! from them once.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flash_sale_domain::gateway::{Clock, EventGateway, ProductGateway};
+use flash_sale_domain::Strategy;
+use flash_sale_domain::gateway::{Clock, EventGateway, OrderGateway, ProductGateway, StockLedger};
 
 use crate::catalogue::{CatalogueService, CatalogueSettings};
 use crate::event::{
-    EventCreateCmdExe, EventGetQryExe, EventListQryExe, EventStatusCmdExe, EventUpdateCmdExe,
+    AdminViews, EventCreateCmdExe, EventGetQryExe, EventListQryExe, EventStatusCmdExe,
+    EventUpdateCmdExe,
+};
+use crate::order::{
+    AdminOrderListQryExe, OrderCancelCmdExe, OrderExpireJobExe, OrderGetQryExe, OrderListQryExe,
+    OrderPayCmdExe, OrderingStrategy, PlaceOrderCmdExe, SyncOrdering,
 };
 use crate::policy::OrderingPolicy;
 use crate::product::{
-    LedgerQryExe, ProductCreateCmdExe, ProductStatusCmdExe, ProductStockCmdExe, ProductUpdateCmdExe,
+    InventoryQryExe, LedgerQryExe, ProductCreateCmdExe, ProductStatusCmdExe, ProductStockCmdExe,
+    ProductUpdateCmdExe, ReconcileCmdExe,
 };
+use crate::stock::StockService;
 
 /// The gateways the application runs on; `start` picks the implementations.
 #[derive(Clone)]
@@ -22,6 +31,10 @@ pub struct Ports {
     pub events: Arc<dyn EventGateway>,
     /// Products, stock buckets and the ledger.
     pub products: Arc<dyn ProductGateway>,
+    /// Orders, purchase quotas.
+    pub orders: Arc<dyn OrderGateway>,
+    /// The hot-path stock and quota view.
+    pub stock: Arc<dyn StockLedger>,
     /// The time.
     pub clock: Arc<dyn Clock>,
 }
@@ -66,8 +79,28 @@ pub struct Executors {
     pub product_stock: ProductStockCmdExe,
     /// `GET /admin/products/{id}/ledger`.
     pub ledger: LedgerQryExe,
+    /// `GET /admin/products/{id}/inventory`.
+    pub inventory: InventoryQryExe,
+    /// `POST /admin/products/{id}/reconcile`.
+    pub reconcile: ReconcileCmdExe,
+    /// `GET /admin/orders`.
+    pub admin_orders: AdminOrderListQryExe,
+    /// `POST /orders`.
+    pub order_place: PlaceOrderCmdExe,
+    /// `POST /orders/{id}/pay`.
+    pub order_pay: OrderPayCmdExe,
+    /// `POST /orders/{id}/cancel`.
+    pub order_cancel: OrderCancelCmdExe,
+    /// `GET /orders/{id}`.
+    pub order_get: OrderGetQryExe,
+    /// `GET /orders`.
+    pub order_list: OrderListQryExe,
+    /// The expiry job.
+    pub order_expire: OrderExpireJobExe,
     /// The buyer's catalogue reads.
     pub catalogue: Arc<CatalogueService>,
+    /// The stock ledger service.
+    pub stock: Arc<StockService>,
     /// The strategy policy (reloadable).
     pub policy: Arc<OrderingPolicy>,
 }
@@ -82,19 +115,57 @@ impl Executors {
             policy.clone(),
             &settings.catalogue,
         ));
-        let admin = crate::event::AdminViews::new(ports, policy.clone());
+        let stock = Arc::new(StockService::new(
+            ports.stock.clone(),
+            ports.products.clone(),
+            ports.orders.clone(),
+        ));
+        let sync: Arc<dyn OrderingStrategy> = Arc::new(SyncOrdering::new(
+            ports.orders.clone(),
+            stock.clone(),
+            ports.clock.clone(),
+            settings.payment_timeout,
+        ));
+        // `buckets` differs from `sync` only in the product's bucket layout. `async`
+        // places synchronously until its queue exists; the order records `sync`.
+        let strategies: HashMap<Strategy, Arc<dyn OrderingStrategy>> = Strategy::ALL
+            .into_iter()
+            .map(|s| (s, sync.clone()))
+            .collect();
+        let admin = AdminViews::new(ports, policy.clone());
+        let (orders, clock) = (&ports.orders, &ports.clock);
         Self {
             event_create: EventCreateCmdExe::new(ports, admin.clone()),
             event_update: EventUpdateCmdExe::new(ports, admin.clone(), catalogue.clone()),
-            event_status: EventStatusCmdExe::new(ports, admin.clone(), catalogue.clone()),
+            event_status: EventStatusCmdExe::new(
+                ports,
+                admin.clone(),
+                catalogue.clone(),
+                stock.clone(),
+            ),
             event_list: EventListQryExe::new(ports, admin.clone()),
             event_get: EventGetQryExe::new(ports, admin.clone()),
             product_create: ProductCreateCmdExe::new(ports, admin.clone(), catalogue.clone()),
             product_update: ProductUpdateCmdExe::new(ports, admin.clone(), catalogue.clone()),
             product_status: ProductStatusCmdExe::new(ports, admin.clone(), catalogue.clone()),
-            product_stock: ProductStockCmdExe::new(ports, admin, catalogue.clone()),
+            product_stock: ProductStockCmdExe::new(ports, admin, catalogue.clone(), stock.clone()),
             ledger: LedgerQryExe::new(ports),
+            inventory: InventoryQryExe::new(stock.clone()),
+            reconcile: ReconcileCmdExe::new(stock.clone()),
+            admin_orders: AdminOrderListQryExe::new(orders.clone()),
+            order_place: PlaceOrderCmdExe::new(
+                orders.clone(),
+                catalogue.clone(),
+                stock.clone(),
+                strategies,
+            ),
+            order_pay: OrderPayCmdExe::new(orders.clone(), stock.clone(), clock.clone()),
+            order_cancel: OrderCancelCmdExe::new(orders.clone(), stock.clone(), clock.clone()),
+            order_get: OrderGetQryExe::new(orders.clone()),
+            order_list: OrderListQryExe::new(orders.clone()),
+            order_expire: OrderExpireJobExe::new(orders.clone(), stock.clone(), clock.clone()),
             catalogue,
+            stock,
             policy,
         }
     }

@@ -336,7 +336,10 @@ mod tests {
             title: Some("New".into()),
             ..EventChanges::default()
         };
-        assert_eq!(event.edit(&changes, at(2)), Err(EventError::EditWhileOnline));
+        assert_eq!(
+            event.edit(&changes, at(2)),
+            Err(EventError::EditWhileOnline)
+        );
     }
 
     #[test]

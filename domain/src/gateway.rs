@@ -9,9 +9,11 @@ use chrono::{DateTime, Utc};
 use crate::error::DomainError;
 use crate::event::{Event, EventId, EventStatus, NewEvent};
 use crate::ledger::{LedgerEntry, LedgerReason};
+use crate::order::{IdempotencyKey, Order, OrderId, OrderStatus};
 use crate::page::{Page, PageRequest};
-use crate::product::{NewProduct, Product, ProductId};
+use crate::product::{NewProduct, PerUserLimit, Product, ProductId};
 use crate::stock::{BucketDelta, StockBucket};
+use crate::user::UserId;
 
 /// Why a gateway call failed.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,10 @@ pub enum GatewayError {
     /// The row to change does not exist.
     #[error("not found")]
     NotFound,
+    /// A unique key is taken; the name says which (`idempotency_key`,
+    /// `transaction_id`, `placement_id`).
+    #[error("duplicate {0}")]
+    Duplicate(&'static str),
     /// The backend cannot answer now (connection lost, timeout, pool exhausted).
     /// Nothing was changed; the call is safe to retry.
     #[error("unavailable: {0}")]
@@ -160,4 +166,268 @@ pub trait ProductGateway: Send + Sync {
     /// # Errors
     /// `Unavailable` when the database cannot be reached.
     async fn ledger_sum(&self, id: ProductId) -> Result<i64, GatewayError>;
+}
+
+/// Which orders an admin lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    /// Only this product's.
+    pub product_id: Option<ProductId>,
+    /// Only in this status.
+    pub status: Option<OrderStatus>,
+}
+
+/// Why an order gave its units back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// The buyer cancelled it.
+    Cancelled,
+    /// It was not paid in time.
+    Expired,
+}
+
+/// Stores orders. Every method that moves stock does it in one transaction together
+/// with the bucket row, the purchase-quota row and a ledger row.
+#[async_trait]
+pub trait OrderGateway: Send + Sync {
+    /// The order transaction: decrement the order's bucket only if it holds enough
+    /// (`available >= quantity`), add the quantity to the buyer's purchase quota only
+    /// if it stays within `limit`, insert the order and an `order_placed` ledger row.
+    ///
+    /// # Errors
+    /// `Rejected(SoldOut)` or `Rejected(LimitExceeded)` when a guard says no;
+    /// `Duplicate("idempotency_key")` or `Duplicate("placement_id")` when such an
+    /// order exists; `Unavailable`. Nothing is written on any error.
+    async fn place(&self, order: &Order, limit: PerUserLimit) -> Result<(), GatewayError>;
+
+    /// The order, if it exists.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached.
+    async fn find(&self, id: &OrderId) -> Result<Option<Order>, GatewayError>;
+
+    /// The buyer's order made with this idempotency key, if any.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached.
+    async fn find_by_idempotency_key(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Order>, GatewayError>;
+
+    /// A buyer's orders, newest first.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached.
+    async fn list_for_user(
+        &self,
+        user: &UserId,
+        page: PageRequest,
+    ) -> Result<Page<Order>, GatewayError>;
+
+    /// Orders matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached.
+    async fn list(
+        &self,
+        filter: OrderFilter,
+        page: PageRequest,
+    ) -> Result<Page<Order>, GatewayError>;
+
+    /// Writes a payment: only if the order is still `pending_payment` and unexpired at
+    /// `order.paid_at`.
+    ///
+    /// # Errors
+    /// `Duplicate("transaction_id")` when another order has that transaction id;
+    /// `NotFound` when the order is no longer pending (re-read it); `Unavailable`.
+    async fn pay(&self, order: &Order) -> Result<(), GatewayError>;
+
+    /// Gives a `pending_payment` order's units back: status → cancelled/expired (an
+    /// expiry only once `expires_at` has passed), bucket `available` and the buyer's
+    /// quota back by its quantity, one ledger row. Exactly once: returns `false` when
+    /// the order was no longer pending (someone else released it, or it was paid).
+    ///
+    /// # Errors
+    /// `Unavailable`; nothing is written on any error.
+    async fn release(
+        &self,
+        order: &Order,
+        release: Release,
+        now: DateTime<Utc>,
+    ) -> Result<bool, GatewayError>;
+
+    /// Up to `limit` `pending_payment` orders whose `expires_at` is at or before `now`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached.
+    async fn expired(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Order>, GatewayError>;
+
+    /// Σ quantity of a product's `pending_payment` and `paid` orders.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached.
+    async fn held(&self, product_id: ProductId) -> Result<i64, GatewayError>;
+
+    /// Every buyer's used quota of a product (the purchase-quota rows).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached.
+    async fn quotas(&self, product_id: ProductId) -> Result<Vec<(UserId, u32)>, GatewayError>;
+}
+
+/// A request to reserve units and quota in the stock ledger.
+#[derive(Debug, Clone, Copy)]
+pub struct ReserveRequest<'a> {
+    /// The product.
+    pub product_id: ProductId,
+    /// The buyer.
+    pub user_id: &'a UserId,
+    /// Units.
+    pub quantity: u32,
+    /// The per-user limit in force.
+    pub limit: u32,
+}
+
+/// What a reservation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Units and quota are reserved in this bucket; `left` units remain in the product.
+    Reserved {
+        /// The bucket the units came from.
+        bucket_no: u32,
+        /// Units left in every bucket together.
+        left: i64,
+    },
+    /// No bucket holds enough; `left` units remain in the product (0 = sold out).
+    SoldOut {
+        /// Units left in every bucket together.
+        left: i64,
+    },
+    /// The buyer's quota would pass the limit; nothing was reserved.
+    LimitExceeded {
+        /// Units the buyer already holds.
+        used: u32,
+    },
+    /// The ledger does not hold this product yet: load it from the database first.
+    NotLoaded,
+    /// The product's stock is being re-laid; try again shortly.
+    Suspended,
+}
+
+/// A product's stock as the stock ledger holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerView {
+    /// What each bucket would still sell, by bucket number.
+    pub available: Vec<i64>,
+    /// Units reserved but not yet written to the database, by bucket number.
+    pub in_flight: Vec<i64>,
+}
+
+/// How a reservation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement<'a> {
+    /// The order is in the database: the units stop being in flight.
+    Committed,
+    /// No order was written: the units and the buyer's quota go back.
+    Released(&'a UserId),
+}
+
+/// The hot-path view of stock and per-user quotas (in-process, or Redis): reservations
+/// happen here first, atomically for stock and quota, and the database confirms them.
+///
+/// Every operation that moves stock in both places is bracketed so that
+/// [`StockLedger::suspend`] can wait for a quiet moment: a reservation until it is
+/// settled, a return (cancel, expiry, stock change) between
+/// [`StockLedger::begin_return`] and [`StockLedger::finish_return`].
+#[async_trait]
+pub trait StockLedger: Send + Sync {
+    /// Reserves `quantity` units in one bucket (the buyer's home bucket first, then
+    /// the others) and the same in the buyer's quota, atomically; the quota is checked
+    /// first, so a refused request burns no stock.
+    ///
+    /// # Errors
+    /// `Unavailable` when the ledger cannot be reached.
+    async fn reserve(&self, request: ReserveRequest<'_>) -> Result<Reservation, GatewayError>;
+
+    /// Ends a reservation.
+    ///
+    /// # Errors
+    /// `Unavailable`; reconcile repairs what a lost settlement leaves behind.
+    async fn settle(
+        &self,
+        product_id: ProductId,
+        bucket_no: u32,
+        quantity: u32,
+        settlement: Settlement<'_>,
+    ) -> Result<(), GatewayError>;
+
+    /// Announces a return of units (cancel, expiry, stock change) about to be written
+    /// to the database. `Ok(false)` when the product is not loaded (nothing to do).
+    ///
+    /// # Errors
+    /// `Rejected(Suspended)` while the product is suspended; `Unavailable`.
+    async fn begin_return(&self, product_id: ProductId) -> Result<bool, GatewayError>;
+
+    /// Ends an announced return: applies `deltas` to the buckets (and gives `quota`
+    /// units back to the buyer, when set) if the database write committed, or nothing
+    /// if it did not.
+    ///
+    /// # Errors
+    /// `Unavailable`; reconcile repairs what a lost return leaves behind.
+    async fn finish_return(
+        &self,
+        product_id: ProductId,
+        deltas: &[BucketDelta],
+        quota: Option<(&UserId, u32)>,
+    ) -> Result<(), GatewayError>;
+
+    /// Takes unsold units out of buckets, all or nothing, inside an announced return.
+    /// `Ok(false)` when some bucket holds fewer than asked.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn take(
+        &self,
+        product_id: ProductId,
+        deltas: &[BucketDelta],
+    ) -> Result<bool, GatewayError>;
+
+    /// Replaces the product's state with the database's: bucket availability (minus
+    /// units still in flight) and every buyer's used quota. Call only when the product
+    /// is not loaded or is suspended and idle.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn load(
+        &self,
+        product_id: ProductId,
+        buckets: &[StockBucket],
+        quotas: &[(UserId, u32)],
+    ) -> Result<(), GatewayError>;
+
+    /// The product's state, or `None` when it is not loaded.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn view(&self, product_id: ProductId) -> Result<Option<LedgerView>, GatewayError>;
+
+    /// Stops new reservations and returns for the product and waits (up to `wait`) for
+    /// those in progress to finish. `Ok(false)` when they did not finish in time (the
+    /// product stays suspended: call [`StockLedger::resume`]).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn suspend(
+        &self,
+        product_id: ProductId,
+        wait: std::time::Duration,
+    ) -> Result<bool, GatewayError>;
+
+    /// Lets reservations and returns in again.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn resume(&self, product_id: ProductId) -> Result<(), GatewayError>;
 }

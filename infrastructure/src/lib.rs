@@ -2,8 +2,10 @@
 //!
 //! - [`db`]: sea-orm over SQLite, MariaDB/MySQL or PostgreSQL (chosen by URL), with the
 //!   migrations and every `SeaOrm…Gateway`.
+//! - [`embedded`]: in-process implementations for the no-server default.
 //! - [`clock`]: the system clock.
 #![forbid(unsafe_code)]
 
 pub mod clock;
 pub mod db;
+pub mod embedded;

@@ -12,8 +12,9 @@ use flash_sale_app::probe::Probe;
 use flash_sale_app::{Executors, Ports};
 use flash_sale_infrastructure::clock::SystemClock;
 use flash_sale_infrastructure::db::{
-    Database, DatabaseProbe, SeaOrmEventGateway, SeaOrmProductGateway,
+    Database, DatabaseProbe, SeaOrmEventGateway, SeaOrmOrderGateway, SeaOrmProductGateway,
 };
+use flash_sale_infrastructure::embedded::EmbeddedStockLedger;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -26,6 +27,7 @@ pub struct Application {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
+    jobs: Vec<JoinHandle<()>>,
     db: Database,
     exec: Arc<Executors>,
 }
@@ -49,7 +51,16 @@ impl Application {
     /// Stops accepting, drains in-flight requests (up to `timeout`), closes the pool.
     pub async fn shutdown(self, timeout: std::time::Duration) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
-        if let Ok(joined) = tokio::time::timeout(timeout, self.server).await { joined.context("server task")?.context("server")? } else { tracing::warn!("in-flight requests did not finish in time") }
+        if let Ok(joined) = tokio::time::timeout(timeout, self.server).await {
+            joined.context("server task")?.context("server")?;
+        } else {
+            tracing::warn!("in-flight requests did not finish in time");
+        }
+        for job in self.jobs {
+            if tokio::time::timeout(timeout, job).await.is_err() {
+                tracing::warn!("a background job did not stop in time");
+            }
+        }
         self.db.close().await.context("closing the database pool")?;
         tracing::info!("stopped");
         Ok(())
@@ -67,19 +78,35 @@ pub fn jwt_secret(settings: &Settings) -> SecretString {
     })
 }
 
+/// Lets a caller wrap or replace ports before the service is built (tests inject
+/// faults this way).
+pub type PortsHook = Box<dyn FnOnce(&mut Ports) + Send>;
+
 /// Connects, migrates, wires every port and serves on `listener` until shut down.
 pub async fn launch(settings: Settings, listener: TcpListener) -> anyhow::Result<Application> {
+    launch_with(settings, listener, Box::new(|_| {})).await
+}
+
+/// [`launch`], with `hook` applied to the ports first.
+pub async fn launch_with(
+    settings: Settings,
+    listener: TcpListener,
+    hook: PortsHook,
+) -> anyhow::Result<Application> {
     let metrics = flash_sale_adapter::metrics::install();
     let db = Database::connect(&settings.database.url, settings.database.max_connections)
         .await
         .context("connecting to the database")?;
     db.migrate().await.context("migrating the database")?;
 
-    let ports = Ports {
+    let mut ports = Ports {
         events: Arc::new(SeaOrmEventGateway::new(db.clone())),
         products: Arc::new(SeaOrmProductGateway::new(db.clone())),
+        orders: Arc::new(SeaOrmOrderGateway::new(db.clone())),
+        stock: Arc::new(EmbeddedStockLedger::new()),
         clock: Arc::new(SystemClock),
     };
+    hook(&mut ports);
     let app_settings = flash_sale_app::Settings {
         payment_timeout: settings.orders.payment_timeout.0,
         catalogue: CatalogueSettings {
@@ -100,6 +127,10 @@ pub async fn launch(settings: Settings, listener: TcpListener) -> anyhow::Result
 
     let addr = listener.local_addr().context("listener address")?;
     let (stop, mut stopped) = watch::channel(false);
+    let jobs = vec![flash_sale_adapter::jobs::spawn_expiry(
+        exec.clone(),
+        stop.subscribe(),
+    )];
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -113,6 +144,7 @@ pub async fn launch(settings: Settings, listener: TcpListener) -> anyhow::Result
         addr,
         stop,
         server,
+        jobs,
         db,
         exec,
     })

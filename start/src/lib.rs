@@ -9,4 +9,4 @@ mod launch;
 pub mod telemetry;
 
 pub use config::Settings;
-pub use launch::{Application, jwt_secret as launch_secret, launch};
+pub use launch::{Application, PortsHook, jwt_secret as launch_secret, launch, launch_with};

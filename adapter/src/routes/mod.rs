@@ -1,9 +1,11 @@
 //! The routers, one per resource, and the layers around them.
 
 pub(crate) mod admin_event;
+pub(crate) mod admin_order;
 pub(crate) mod admin_product;
 pub(crate) mod catalogue;
 pub(crate) mod ops;
+pub(crate) mod order;
 
 use axum::Router;
 use axum::extract::Request;
@@ -25,7 +27,9 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(admin_event::router())
         .merge(admin_product::router())
-        .merge(catalogue::router());
+        .merge(admin_order::router())
+        .merge(catalogue::router())
+        .merge(order::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(ops::router())

@@ -11,6 +11,7 @@ use crate::assembler;
 use crate::catalogue::CatalogueService;
 use crate::error::AppError;
 use crate::ports::Ports;
+use crate::stock::StockService;
 
 /// `POST /admin/events`: a new draft event.
 pub struct EventCreateCmdExe {
@@ -92,21 +93,29 @@ pub struct EventStatusCmdExe {
     clock: Arc<dyn Clock>,
     views: AdminViews,
     catalogue: Arc<CatalogueService>,
+    stock: Arc<StockService>,
 }
 
 impl EventStatusCmdExe {
     /// Built over `ports`.
-    pub fn new(ports: &Ports, views: AdminViews, catalogue: Arc<CatalogueService>) -> Self {
+    pub fn new(
+        ports: &Ports,
+        views: AdminViews,
+        catalogue: Arc<CatalogueService>,
+        stock: Arc<StockService>,
+    ) -> Self {
         Self {
             events: ports.events.clone(),
             products: ports.products.clone(),
             clock: ports.clock.clone(),
             views,
             catalogue,
+            stock,
         }
     }
 
-    /// Puts the event on sale (it needs a product).
+    /// Puts the event on sale (it needs a product) and warms its products' stock
+    /// into the stock ledger.
     #[tracing::instrument(skip_all, fields(event.id = id))]
     pub async fn online(&self, id: i64) -> Result<EventDto, AppError> {
         let id = EventId(id);
@@ -117,6 +126,11 @@ impl EventStatusCmdExe {
             .map_err(AppError::domain)?;
         self.events.update(&event).await?;
         self.catalogue.invalidate_event(id).await;
+        for product in self.products.list_for_event(id).await? {
+            if let Err(e) = self.stock.ensure_loaded(product.id).await {
+                tracing::warn!(product.id = product.id.0, error = %e, "stock warm-up failed; the first order will load it");
+            }
+        }
         tracing::info!(event.id = id.0, "event online");
         Ok(self.views.event_dto(&event))
     }

@@ -3,23 +3,24 @@
 use std::sync::Arc;
 
 use flash_sale_client::{
-    LedgerEntryDto, PageDto, PageQry, ProductCreateCmd, ProductDto, ProductPatchCmd,
+    InventoryDto, LedgerEntryDto, PageDto, PageQry, ProductCreateCmd, ProductDto, ProductPatchCmd,
+    ReconcileDto,
 };
-use flash_sale_domain::DomainError;
 use flash_sale_domain::Strategy;
 use flash_sale_domain::event::EventId;
-use flash_sale_domain::gateway::{Clock, GatewayError, ProductGateway};
+use flash_sale_domain::gateway::{Clock, ProductGateway};
 use flash_sale_domain::ledger::LedgerReason;
 use flash_sale_domain::product::{
     NewProduct, ProductChanges, ProductError, ProductId, ProductSpec, ProductStatus,
 };
-use flash_sale_domain::stock::{plan_addition, plan_removal};
+use flash_sale_domain::stock::{BucketDelta, StockBucket, plan_addition, plan_removal};
 
 use crate::assembler;
 use crate::catalogue::CatalogueService;
 use crate::error::AppError;
 use crate::event::AdminViews;
 use crate::ports::Ports;
+use crate::stock::StockService;
 
 /// `POST /admin/events/{id}/products`: a new, online product with its stock split
 /// into buckets.
@@ -160,30 +161,52 @@ impl ProductStatusCmdExe {
     }
 }
 
-/// `POST /admin/products/{id}/stock`: adds units, or removes unsold ones.
+/// `POST /admin/products/{id}/stock`: adds units, or removes unsold ones, keeping the
+/// stock ledger and the database in step while the sale is live.
 pub struct ProductStockCmdExe {
     products: Arc<dyn ProductGateway>,
     clock: Arc<dyn Clock>,
     views: AdminViews,
     catalogue: Arc<CatalogueService>,
+    stock: Arc<StockService>,
 }
 
 /// How often a removal is re-planned when orders took units between plan and write.
 const STOCK_ATTEMPTS: usize = 5;
 
+fn as_buckets(id: ProductId, available: &[i64]) -> Vec<StockBucket> {
+    available
+        .iter()
+        .zip(0_u32..)
+        .map(|(&available, bucket_no)| StockBucket {
+            product_id: id,
+            bucket_no,
+            total: available,
+            available,
+        })
+        .collect()
+}
+
 impl ProductStockCmdExe {
     /// Built over `ports`.
-    pub fn new(ports: &Ports, views: AdminViews, catalogue: Arc<CatalogueService>) -> Self {
+    pub fn new(
+        ports: &Ports,
+        views: AdminViews,
+        catalogue: Arc<CatalogueService>,
+        stock: Arc<StockService>,
+    ) -> Self {
         Self {
             products: ports.products.clone(),
             clock: ports.clock.clone(),
             views,
             catalogue,
+            stock,
         }
     }
 
     /// Moves `delta` units: positive spreads over the emptiest buckets, negative takes
-    /// from the fullest and only what is unsold (else `INVALID_STATE`).
+    /// from the fullest and only what is unsold — not sold, not reserved — else
+    /// `INVALID_STATE`.
     #[tracing::instrument(skip_all, fields(product.id = id, stock.delta = delta))]
     pub async fn execute(&self, id: i64, delta: i64) -> Result<ProductDto, AppError> {
         let id = ProductId(id);
@@ -193,30 +216,38 @@ impl ProductStockCmdExe {
             );
         }
         self.views.product(id).await?;
-        let reason = if delta > 0 {
-            LedgerReason::StockAdded
-        } else {
-            LedgerReason::StockRemoved
-        };
-        let mut attempt = 0;
-        let product = loop {
-            attempt += 1;
-            let buckets = self.products.buckets(id).await?;
-            let plan = if delta > 0 {
-                plan_addition(&buckets, delta)
-            } else {
-                plan_removal(&buckets, -delta).map_err(AppError::domain)?
-            };
-            match self
-                .products
+        let write = |plan: Vec<BucketDelta>, reason: LedgerReason| async move {
+            self.products
                 .adjust_stock(id, &plan, reason, "admin_stock_change", self.clock.now())
                 .await
-            {
-                Ok(product) => break product,
-                Err(GatewayError::Rejected(DomainError::Product(
-                    ProductError::NotEnoughUnsold { .. },
-                ))) if attempt < STOCK_ATTEMPTS => {}
-                Err(e) => return Err(e.into()),
+                .map_err(AppError::from)
+        };
+        let product = if delta > 0 {
+            let view = self.stock.view(id).await?;
+            let plan = plan_addition(&as_buckets(id, &view.available), delta);
+            self.stock
+                .add_units(id, &plan, write(plan.clone(), LedgerReason::StockAdded))
+                .await?
+        } else {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let view = self.stock.view(id).await?;
+                let plan = plan_removal(&as_buckets(id, &view.available), -delta)
+                    .map_err(AppError::domain)?;
+                if let Some(product) = self
+                    .stock
+                    .remove_units(id, &plan, write(plan.clone(), LedgerReason::StockRemoved))
+                    .await?
+                {
+                    break product;
+                }
+                if attempt >= STOCK_ATTEMPTS {
+                    return Err(AppError::domain(ProductError::NotEnoughUnsold {
+                        requested: -delta,
+                        unsold: view.available.iter().sum(),
+                    }));
+                }
             }
         };
         self.catalogue
@@ -224,6 +255,51 @@ impl ProductStockCmdExe {
             .await;
         tracing::info!(product.id = id.0, stock.delta = delta, "stock changed");
         self.views.product_dto(&product).await
+    }
+}
+
+/// `GET /admin/products/{id}/inventory`.
+pub struct InventoryQryExe {
+    stock: Arc<StockService>,
+}
+
+impl InventoryQryExe {
+    /// Built over the stock service.
+    pub fn new(stock: Arc<StockService>) -> Self {
+        Self { stock }
+    }
+
+    /// The database and stock-ledger views side by side.
+    #[tracing::instrument(skip_all, fields(product.id = id))]
+    pub async fn execute(&self, id: i64) -> Result<InventoryDto, AppError> {
+        self.stock.inventory(ProductId(id)).await
+    }
+}
+
+/// `POST /admin/products/{id}/reconcile`.
+pub struct ReconcileCmdExe {
+    stock: Arc<StockService>,
+}
+
+impl ReconcileCmdExe {
+    /// Built over the stock service.
+    pub fn new(stock: Arc<StockService>) -> Self {
+        Self { stock }
+    }
+
+    /// Compares the stock ledger with the database and rewrites the ledger from the
+    /// database (while the product is suspended and idle).
+    #[tracing::instrument(skip_all, fields(product.id = id))]
+    pub async fn execute(&self, id: i64) -> Result<ReconcileDto, AppError> {
+        let id = ProductId(id);
+        self.stock.inventory(id).await?;
+        let drift_before = self.stock.reload(id).await?;
+        let after = self.stock.inventory(id).await?;
+        Ok(ReconcileDto {
+            drift_before,
+            repaired: drift_before != 0,
+            consistent: after.consistent,
+        })
     }
 }
 

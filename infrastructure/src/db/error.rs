@@ -6,7 +6,10 @@ use sea_orm::{DbErr, RuntimeErr, sqlx};
 
 /// Maps a sea-orm error: lost connections, timeouts and a closed pool become
 /// `Unavailable` (nothing was changed, safe to retry); the rest `Internal`.
-#[expect(clippy::needless_pass_by_value, reason = "called as `.map_err(db_error)`")]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "called as `.map_err(db_error)`"
+)]
 pub fn db_error(err: DbErr) -> GatewayError {
     if is_transient(&err) {
         GatewayError::Unavailable(err.to_string())
@@ -17,7 +20,7 @@ pub fn db_error(err: DbErr) -> GatewayError {
 
 /// Whether the error says "try again" rather than "this is wrong": no connection, a
 /// timeout, a deadlock or a serialization failure.
-pub(crate) fn is_transient(err: &DbErr) -> bool {
+pub fn is_transient(err: &DbErr) -> bool {
     match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
@@ -39,4 +42,16 @@ pub(crate) fn is_transient(err: &DbErr) -> bool {
         }
         _ => false,
     }
+}
+
+/// The unique key a violation is about, when it is one of the keys the domain names:
+/// `idempotency_key`, `transaction_id` or `placement_id`. Index names (MySQL,
+/// PostgreSQL) and column lists (SQLite) both contain the column name.
+pub(crate) fn duplicate_key(err: &DbErr) -> Option<&'static str> {
+    let Some(sea_orm::SqlErr::UniqueConstraintViolation(message)) = err.sql_err() else {
+        return None;
+    };
+    ["idempotency_key", "transaction_id", "placement_id"]
+        .into_iter()
+        .find(|key| message.contains(key))
 }

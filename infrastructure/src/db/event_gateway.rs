@@ -69,8 +69,8 @@ impl EventGateway for SeaOrmEventGateway {
             ..Default::default()
         };
         let tx = self.db.begin_write().await.map_err(db_error)?;
-        let row = row.insert(&*tx).await.map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
+        let result = row.insert(&*tx).await;
+        let row = tx.finish(result, |_| true).await.map_err(db_error)?;
         to_domain(&row)
     }
 
@@ -106,7 +106,10 @@ impl EventGateway for SeaOrmEventGateway {
             .all(self.db.connection())
             .await
             .map_err(db_error)?;
-        let items = rows.into_iter().map(|row| to_domain(&row)).collect::<Result<_, _>>()?;
+        let items = rows
+            .into_iter()
+            .map(|row| to_domain(&row))
+            .collect::<Result<_, _>>()?;
         Ok(Page { items, total })
     }
 
@@ -128,9 +131,11 @@ impl EventGateway for SeaOrmEventGateway {
             .set(row)
             .filter(event::Column::Id.eq(event.id.0))
             .exec(&*tx)
+            .await;
+        let result = tx
+            .finish(result, |r| r.rows_affected == 1)
             .await
             .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
         if result.rows_affected == 0 {
             return Err(GatewayError::NotFound);
         }

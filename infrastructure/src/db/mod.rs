@@ -10,6 +10,7 @@ pub mod entity;
 mod error;
 mod event_gateway;
 pub mod migration;
+mod order_gateway;
 mod product_gateway;
 
 use std::ops::Deref;
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, IsolationLevel,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
@@ -26,6 +27,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use error::db_error;
 pub use event_gateway::SeaOrmEventGateway;
+pub use order_gateway::SeaOrmOrderGateway;
 pub use product_gateway::SeaOrmProductGateway;
 
 /// A connection pool plus, on SQLite, the write gate.
@@ -53,6 +55,32 @@ impl WriteTx {
     /// Commits, then lets the next writer in.
     pub async fn commit(self) -> Result<(), DbErr> {
         self.tx.commit().await
+    }
+
+    /// Ends the transaction explicitly, before the write gate opens (a dropped
+    /// transaction only queues its rollback): commits when `result` is `Ok` and
+    /// `commit_if` accepts it, rolls back otherwise.
+    pub async fn finish<T>(
+        self,
+        result: Result<T, DbErr>,
+        commit_if: impl FnOnce(&T) -> bool,
+    ) -> Result<T, DbErr> {
+        match result {
+            Ok(value) if commit_if(&value) => {
+                self.tx.commit().await?;
+                Ok(value)
+            }
+            Ok(value) => {
+                self.tx.rollback().await?;
+                Ok(value)
+            }
+            Err(e) => {
+                if let Err(rollback) = self.tx.rollback().await {
+                    tracing::warn!(error = %rollback, "rollback failed");
+                }
+                Err(e)
+            }
+        }
     }
 }
 
@@ -123,10 +151,15 @@ impl Database {
                     _gate: Some(guard),
                 })
             }
-            None => Ok(WriteTx {
-                tx: self.conn.begin().await?,
-                _gate: None,
-            }),
+            None => {
+                // READ COMMITTED everywhere: PostgreSQL's default, and on MySQL it drops
+                // the gap locks that make concurrent quota upserts deadlock.
+                let tx = self
+                    .conn
+                    .begin_with_config(Some(IsolationLevel::ReadCommitted), None)
+                    .await?;
+                Ok(WriteTx { tx, _gate: None })
+            }
         }
     }
 

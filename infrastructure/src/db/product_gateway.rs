@@ -15,13 +15,13 @@ use flash_sale_domain::stock::{BucketDelta, StockBucket, split_evenly};
 use flash_sale_domain::text::{Description, Title};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, NotSet,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, NotSet,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, Unchanged,
 };
 
 use super::entity::{inventory_ledger, product, stock_bucket};
 use super::event_gateway::corrupt;
-use super::{Database, db_error};
+use super::{Database, WriteTx, db_error};
 
 /// Products in `products`, their buckets in `stock_buckets`, and `inventory_ledger`.
 #[derive(Debug, Clone)]
@@ -105,7 +105,7 @@ pub(crate) async fn move_bucket_stock(
     product_id: ProductId,
     bucket_no: u32,
     delta: i64,
-) -> Result<bool, GatewayError> {
+) -> Result<bool, DbErr> {
     let mut update = stock_bucket::Entity::update_many()
         .col_expr(
             stock_bucket::Column::Total,
@@ -120,8 +120,7 @@ pub(crate) async fn move_bucket_stock(
     if delta < 0 {
         update = update.filter(stock_bucket::Column::Available.gte(-delta));
     }
-    let result = update.exec(conn).await.map_err(db_error)?;
-    Ok(result.rows_affected == 1)
+    Ok(update.exec(conn).await?.rows_affected == 1)
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -130,11 +129,12 @@ struct AvailableRow {
     available: Option<i64>,
 }
 
-#[async_trait]
-impl ProductGateway for SeaOrmProductGateway {
-    #[tracing::instrument(skip_all, fields(event.id = new.event_id.0))]
-    async fn insert(&self, new: NewProduct, now: DateTime<Utc>) -> Result<Product, GatewayError> {
-        let tx = self.db.begin_write().await.map_err(db_error)?;
+impl SeaOrmProductGateway {
+    async fn insert_in(
+        tx: &WriteTx,
+        new: &NewProduct,
+        now: DateTime<Utc>,
+    ) -> Result<product::Model, DbErr> {
         let row = product::ActiveModel {
             id: NotSet,
             event_id: Set(new.event_id.0),
@@ -149,31 +149,28 @@ impl ProductGateway for SeaOrmProductGateway {
             created_at: Set(now),
             updated_at: Set(now),
         }
-        .insert(&*tx)
-        .await
-        .map_err(db_error)?;
-        let product = to_domain(&row)?;
+        .insert(&**tx)
+        .await?;
         let split = split_evenly(new.stock, new.bucket_count.get());
         let buckets = split
             .iter()
             .zip(0_i32..)
             .map(|(&units, no)| stock_bucket::ActiveModel {
-                product_id: Set(product.id.0),
+                product_id: Set(row.id),
                 bucket_no: Set(no),
                 total: Set(units),
                 available: Set(units),
             });
         stock_bucket::Entity::insert_many(buckets)
-            .exec(&*tx)
-            .await
-            .map_err(db_error)?;
+            .exec(&**tx)
+            .await?;
         let ledger = split
             .iter()
             .zip(0_u32..)
             .filter(|&(&units, _)| units > 0)
             .map(|(&units, no)| {
                 ledger_row(
-                    product.id,
+                    ProductId(row.id),
                     no,
                     units,
                     LedgerReason::StockAdded,
@@ -182,11 +179,53 @@ impl ProductGateway for SeaOrmProductGateway {
                 )
             });
         inventory_ledger::Entity::insert_many(ledger)
-            .exec(&*tx)
-            .await
-            .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(product)
+            .exec(&**tx)
+            .await?;
+        Ok(row)
+    }
+
+    /// `None` when a bucket could not give up its units (the caller rolls back).
+    async fn adjust_in(
+        tx: &WriteTx,
+        id: ProductId,
+        deltas: &[BucketDelta],
+        reason: LedgerReason,
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<product::Model>, DbErr> {
+        for d in deltas {
+            if !move_bucket_stock(&**tx, id, d.bucket_no, d.delta).await? {
+                return Ok(None);
+            }
+        }
+        let sum: i64 = deltas.iter().map(|d| d.delta).sum();
+        product::Entity::update_many()
+            .col_expr(
+                product::Column::StockTotal,
+                Expr::col(product::Column::StockTotal).add(sum),
+            )
+            .col_expr(product::Column::UpdatedAt, Expr::value(now))
+            .filter(product::Column::Id.eq(id.0))
+            .exec(&**tx)
+            .await?;
+        let rows = deltas
+            .iter()
+            .map(|d| ledger_row(id, d.bucket_no, d.delta, reason, reference, now));
+        inventory_ledger::Entity::insert_many(rows)
+            .exec(&**tx)
+            .await?;
+        product::Entity::find_by_id(id.0).one(&**tx).await
+    }
+}
+
+#[async_trait]
+impl ProductGateway for SeaOrmProductGateway {
+    #[tracing::instrument(skip_all, fields(event.id = new.event_id.0))]
+    async fn insert(&self, new: NewProduct, now: DateTime<Utc>) -> Result<Product, GatewayError> {
+        let tx = self.db.begin_write().await.map_err(db_error)?;
+        let result = Self::insert_in(&tx, &new, now).await;
+        let row = tx.finish(result, |_| true).await.map_err(db_error)?;
+        to_domain(&row)
     }
 
     #[tracing::instrument(skip_all, fields(product.id = id.0))]
@@ -242,9 +281,11 @@ impl ProductGateway for SeaOrmProductGateway {
             .set(row)
             .filter(product::Column::Id.eq(product.id.0))
             .exec(&*tx)
+            .await;
+        let result = tx
+            .finish(result, |r| r.rows_affected == 1)
             .await
             .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
         if result.rows_affected == 0 {
             return Err(GatewayError::NotFound);
         }
@@ -293,51 +334,17 @@ impl ProductGateway for SeaOrmProductGateway {
         now: DateTime<Utc>,
     ) -> Result<Product, GatewayError> {
         let tx = self.db.begin_write().await.map_err(db_error)?;
-        for d in deltas {
-            if !move_bucket_stock(&*tx, id, d.bucket_no, d.delta).await? {
-                // Dropping `tx` rolls every earlier bucket back.
-                let unsold: i64 = stock_bucket::Entity::find()
-                    .filter(stock_bucket::Column::ProductId.eq(id.0))
-                    .all(&*tx)
-                    .await
-                    .map_err(db_error)?
-                    .iter()
-                    .map(|b| b.available)
-                    .sum();
-                return Err(GatewayError::rejected(ProductError::NotEnoughUnsold {
+        let result = Self::adjust_in(&tx, id, deltas, reason, reference, now).await;
+        match tx.finish(result, Option::is_some).await.map_err(db_error)? {
+            Some(row) => to_domain(&row),
+            None => {
+                let unsold = self.buckets(id).await?.iter().map(|b| b.available).sum();
+                Err(GatewayError::rejected(ProductError::NotEnoughUnsold {
                     requested: -deltas.iter().map(|d| d.delta).sum::<i64>(),
                     unsold,
-                }));
+                }))
             }
         }
-        let sum: i64 = deltas.iter().map(|d| d.delta).sum();
-        let result = product::Entity::update_many()
-            .col_expr(
-                product::Column::StockTotal,
-                Expr::col(product::Column::StockTotal).add(sum),
-            )
-            .col_expr(product::Column::UpdatedAt, Expr::value(now))
-            .filter(product::Column::Id.eq(id.0))
-            .exec(&*tx)
-            .await
-            .map_err(db_error)?;
-        if result.rows_affected == 0 {
-            return Err(GatewayError::NotFound);
-        }
-        let rows = deltas
-            .iter()
-            .map(|d| ledger_row(id, d.bucket_no, d.delta, reason, reference, now));
-        inventory_ledger::Entity::insert_many(rows)
-            .exec(&*tx)
-            .await
-            .map_err(db_error)?;
-        let row = product::Entity::find_by_id(id.0)
-            .one(&*tx)
-            .await
-            .map_err(db_error)?
-            .ok_or(GatewayError::NotFound)?;
-        tx.commit().await.map_err(db_error)?;
-        to_domain(&row)
     }
 
     #[tracing::instrument(skip_all, fields(product.id = id.0))]

@@ -6,6 +6,7 @@
 mod catalogue;
 mod errors;
 mod ops;
+mod orders;
 mod validation;
 
 /// Runs each listed `async fn name(backend: Backend)` as three tests, one per backend.

@@ -1,0 +1,32 @@
+//! Background jobs: they call the same executors as the routes, and each run is
+//! idempotent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use flash_sale_app::Executors;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How often the expiry job looks for unpaid orders past their time (orders are
+/// marked within two seconds of `expires_at`).
+pub const EXPIRY_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Runs the expiry job every [`EXPIRY_INTERVAL`] until `stop` turns true.
+pub fn spawn_expiry(exec: Arc<Executors>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+            match exec.order_expire.execute().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(orders = n, "expired unpaid orders"),
+                Err(e) => tracing::warn!(error = %e, "expiry run failed; retrying next tick"),
+            }
+        }
+    })
+}

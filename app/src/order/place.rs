@@ -1,0 +1,360 @@
+//! `POST /orders`: placing an order.
+//!
+//! Every strategy starts the same way: idempotency-key replay, sale checks from the
+//! catalogue cache, the per-user limit, the local sold-out flag. Then the event's
+//! [`OrderingStrategy`] takes over. The work after the checks runs in its own task so
+//! that a client hanging up mid-request cannot leave a reservation behind.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use flash_sale_client::{OrderDto, OrderPlaceCmd, PlacementDto};
+use flash_sale_domain::event::Event;
+use flash_sale_domain::gateway::{
+    Clock, GatewayError, OrderGateway, Reservation, ReserveRequest, Settlement,
+};
+use flash_sale_domain::order::{IdempotencyKey, NewOrder, Order, OrderError, OrderRequest};
+use flash_sale_domain::product::{Product, ProductId};
+use flash_sale_domain::{Strategy, UserId};
+
+use super::idempotency::KeyLocks;
+use crate::Caller;
+use crate::assembler;
+use crate::catalogue::CatalogueService;
+use crate::error::AppError;
+use crate::policy::OrderingPolicy;
+use crate::stock::StockService;
+
+/// The answer to `POST /orders`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlaceOrderOutcome {
+    /// 201: a new order.
+    Created(OrderDto),
+    /// 201: the order an earlier request with the same idempotency key made.
+    Replayed(OrderDto),
+    /// 202: a queued placement (async).
+    Accepted(PlacementDto),
+}
+
+/// What a strategy needs to place one order.
+#[derive(Debug, Clone, Copy)]
+pub struct PlaceContext<'a> {
+    /// The buyer.
+    pub user: &'a UserId,
+    /// The event, on sale.
+    pub event: &'a Event,
+    /// The product, online.
+    pub product: &'a Product,
+    /// What was asked for.
+    pub request: OrderRequest,
+    /// The buyer's idempotency key.
+    pub key: Option<&'a IdempotencyKey>,
+    /// The strategy in force (recorded on the order).
+    pub strategy: Strategy,
+}
+
+/// One way of taking orders (DESIGN §4).
+#[async_trait]
+pub trait OrderingStrategy: Send + Sync {
+    /// Places the order after the common checks passed.
+    async fn place(&self, ctx: PlaceContext<'_>) -> Result<PlaceOrderOutcome, AppError>;
+}
+
+/// The same key again: the first answer, or `IDEMPOTENCY_KEY_REUSED` when the request
+/// differs.
+pub(crate) fn replay(order: &Order, request: &OrderRequest) -> Result<PlaceOrderOutcome, AppError> {
+    if order.request_fingerprint == request.fingerprint() {
+        Ok(PlaceOrderOutcome::Replayed(assembler::order_dto(order)))
+    } else {
+        Err(AppError::domain(OrderError::IdempotencyKeyReused))
+    }
+}
+
+/// `sync` (and `buckets`, whose difference lives in the product's bucket layout):
+/// reserve stock and quota in the ledger, then one database transaction; any failure
+/// after the reservation releases it.
+pub struct SyncOrdering {
+    orders: Arc<dyn OrderGateway>,
+    stock: Arc<StockService>,
+    clock: Arc<dyn Clock>,
+    payment_timeout: chrono::Duration,
+}
+
+impl SyncOrdering {
+    /// A strategy writing through `orders`.
+    pub fn new(
+        orders: Arc<dyn OrderGateway>,
+        stock: Arc<StockService>,
+        clock: Arc<dyn Clock>,
+        payment_timeout: Duration,
+    ) -> Self {
+        Self {
+            orders,
+            stock,
+            clock,
+            payment_timeout: chrono::Duration::from_std(payment_timeout)
+                .unwrap_or(chrono::Duration::minutes(15)),
+        }
+    }
+}
+
+#[async_trait]
+impl OrderingStrategy for SyncOrdering {
+    #[tracing::instrument(skip_all, fields(product.id = ctx.product.id.0, order.quantity = ctx.request.quantity))]
+    async fn place(&self, ctx: PlaceContext<'_>) -> Result<PlaceOrderOutcome, AppError> {
+        let limit = ctx.product.per_user_limit;
+        let reservation = self
+            .stock
+            .reserve(ReserveRequest {
+                product_id: ctx.product.id,
+                user_id: ctx.user,
+                quantity: ctx.request.quantity,
+                limit: limit.get(),
+            })
+            .await?;
+        let bucket_no = match reservation {
+            Reservation::Reserved { bucket_no, .. } => bucket_no,
+            Reservation::SoldOut { .. } => return Err(AppError::domain(OrderError::SoldOut)),
+            Reservation::LimitExceeded { .. } => {
+                return Err(AppError::domain(OrderError::LimitExceeded {
+                    limit: limit.get(),
+                }));
+            }
+            Reservation::NotLoaded | Reservation::Suspended => {
+                return Err(AppError::Unavailable("stock is being loaded".into()));
+            }
+        };
+        let settle = |settlement| {
+            self.stock
+                .settle(ctx.product.id, bucket_no, ctx.request.quantity, settlement)
+        };
+        let order = match Order::place(NewOrder {
+            user_id: ctx.user.clone(),
+            event_id: ctx.event.id,
+            request: ctx.request,
+            bucket_no,
+            unit_price: ctx.product.pricing.flash(),
+            strategy: ctx.strategy,
+            idempotency_key: ctx.key.cloned(),
+            placement_id: None,
+            now: self.clock.now(),
+            payment_timeout: self.payment_timeout,
+        }) {
+            Ok(order) => order,
+            Err(e) => {
+                settle(Settlement::Released(ctx.user)).await;
+                return Err(AppError::domain(e));
+            }
+        };
+        match self.orders.place(&order, limit).await {
+            Ok(()) => {
+                settle(Settlement::Committed).await;
+                Ok(PlaceOrderOutcome::Created(assembler::order_dto(&order)))
+            }
+            Err(error) => {
+                settle(Settlement::Released(ctx.user)).await;
+                match (error, ctx.key) {
+                    (GatewayError::Duplicate("idempotency_key"), Some(key)) => {
+                        let first = self
+                            .orders
+                            .find_by_idempotency_key(ctx.user, key)
+                            .await?
+                            .ok_or_else(|| {
+                                AppError::Unavailable("the first order is not visible yet".into())
+                            })?;
+                        replay(&first, &ctx.request)
+                    }
+                    (GatewayError::Rejected(rejected), _) => {
+                        tracing::warn!(error = %rejected, "the database refused what the stock ledger reserved; reconcile if it repeats");
+                        Err(AppError::Domain(rejected))
+                    }
+                    (error, _) => Err(error.into()),
+                }
+            }
+        }
+    }
+}
+
+struct PlaceCore {
+    orders: Arc<dyn OrderGateway>,
+    catalogue: Arc<CatalogueService>,
+    stock: Arc<StockService>,
+    policy: Arc<OrderingPolicy>,
+    strategies: HashMap<Strategy, Arc<dyn OrderingStrategy>>,
+    key_locks: KeyLocks,
+}
+
+/// `POST /orders`.
+pub struct PlaceOrderCmdExe {
+    core: Arc<PlaceCore>,
+}
+
+fn outcome_label(result: &Result<PlaceOrderOutcome, AppError>) -> &'static str {
+    match result {
+        Ok(PlaceOrderOutcome::Created(_)) => "created",
+        Ok(PlaceOrderOutcome::Replayed(_)) => "replayed",
+        Ok(PlaceOrderOutcome::Accepted(_)) => "queued",
+        Err(AppError::Domain(e)) => match e.kind() {
+            flash_sale_domain::ErrorKind::SoldOut => "sold_out",
+            flash_sale_domain::ErrorKind::LimitExceeded => "limit_exceeded",
+            flash_sale_domain::ErrorKind::NotOnSale => "not_on_sale",
+            flash_sale_domain::ErrorKind::Unavailable => "unavailable",
+            _ => "rejected",
+        },
+        Err(AppError::NotFound(_)) => "not_found",
+        Err(AppError::Unavailable(_)) => "unavailable",
+        Err(AppError::Internal(_)) => "error",
+    }
+}
+
+impl PlaceOrderCmdExe {
+    /// Built from its collaborators; `strategies` maps every strategy to its
+    /// implementation.
+    pub fn new(
+        orders: Arc<dyn OrderGateway>,
+        catalogue: Arc<CatalogueService>,
+        stock: Arc<StockService>,
+        strategies: HashMap<Strategy, Arc<dyn OrderingStrategy>>,
+    ) -> Self {
+        let policy = catalogue.policy().clone();
+        Self {
+            core: Arc::new(PlaceCore {
+                orders,
+                catalogue,
+                stock,
+                policy,
+                strategies,
+                key_locks: KeyLocks::default(),
+            }),
+        }
+    }
+
+    /// Places an order for `caller`; `key` is the raw `Idempotency-Key` header.
+    pub async fn execute(
+        &self,
+        caller: &Caller,
+        cmd: OrderPlaceCmd,
+        key: Option<&str>,
+    ) -> Result<PlaceOrderOutcome, AppError> {
+        let key = key.map(IdempotencyKey::parse).transpose()?;
+        let request = OrderRequest {
+            product_id: ProductId(cmd.product_id),
+            quantity: cmd.quantity,
+        };
+        let user = caller.user_id.clone();
+        let core = self.core.clone();
+        tokio::spawn(async move { core.place(user, request, key).await })
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("order task failed: {e}")))?
+    }
+}
+
+impl PlaceCore {
+    async fn place(
+        &self,
+        user: UserId,
+        request: OrderRequest,
+        key: Option<IdempotencyKey>,
+    ) -> Result<PlaceOrderOutcome, AppError> {
+        let _in_flight = match &key {
+            Some(key) => Some(self.key_locks.lock(&user, key).await),
+            None => None,
+        };
+        if let Some(key) = &key
+            && let Some(first) = self.orders.find_by_idempotency_key(&user, key).await?
+        {
+            let result = replay(&first, &request);
+            count(first.strategy, &result);
+            return result;
+        }
+        let (event, entry) = self.sale_context(request.product_id).await?;
+        let strategy = self.policy.effective(&event);
+        let result = self
+            .checked_place(
+                &user,
+                &event,
+                &entry.product,
+                request,
+                key.as_ref(),
+                strategy,
+            )
+            .await;
+        count(strategy, &result);
+        result
+    }
+
+    async fn checked_place(
+        &self,
+        user: &UserId,
+        event: &Event,
+        product: &Product,
+        request: OrderRequest,
+        key: Option<&IdempotencyKey>,
+        strategy: Strategy,
+    ) -> Result<PlaceOrderOutcome, AppError> {
+        let limit = product.per_user_limit.get();
+        if request.quantity > limit {
+            return Err(AppError::domain(OrderError::LimitExceeded { limit }));
+        }
+        if self.stock.is_sold_out(product.id) {
+            return Err(AppError::domain(OrderError::SoldOut));
+        }
+        let ordering = self.strategies.get(&strategy).ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!("no implementation for {strategy}"))
+        })?;
+        ordering
+            .place(PlaceContext {
+                user,
+                event,
+                product,
+                request,
+                key,
+                strategy,
+            })
+            .await
+    }
+
+    async fn sale_context(
+        &self,
+        product_id: ProductId,
+    ) -> Result<(Arc<Event>, Arc<crate::catalogue::ProductEntry>), AppError> {
+        let entry = self
+            .catalogue
+            .product(product_id)
+            .await?
+            .ok_or(AppError::NotFound("product"))?;
+        let event = self
+            .catalogue
+            .event(entry.product.event_id)
+            .await?
+            .ok_or(AppError::NotFound("product"))?;
+        let now = self.catalogue.now();
+        if !event.is_visible() {
+            return Err(AppError::domain(OrderError::NotOnSale(
+                "the event is not online",
+            )));
+        }
+        if !event.is_on_sale(now) {
+            return Err(AppError::domain(OrderError::NotOnSale(
+                "the event is outside its sale window",
+            )));
+        }
+        if !entry.product.is_online() {
+            return Err(AppError::domain(OrderError::NotOnSale(
+                "the product is offline",
+            )));
+        }
+        Ok((event, entry))
+    }
+}
+
+fn count(strategy: Strategy, result: &Result<PlaceOrderOutcome, AppError>) {
+    metrics::counter!(
+        "flash_sale_order_attempts_total",
+        "strategy" => strategy.as_str(),
+        "outcome" => outcome_label(result),
+    )
+    .increment(1);
+}

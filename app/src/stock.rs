@@ -1,0 +1,345 @@
+//! [`StockService`]: everything the use cases do with the stock ledger.
+//!
+//! - The ledger learns a product from the database on first use (and again on
+//!   reconcile), one loader at a time; nothing sells or returns before that.
+//! - A per-product sold-out flag stops a sold-out storm before the ledger; it is set
+//!   when a reservation finds no unit left at all and cleared whenever units return.
+//! - Returns (cancel, expiry, stock changes) are bracketed in the ledger so that a
+//!   reload can wait for a quiet moment and never counts a unit twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use flash_sale_client::{BucketInventoryDto, InventoryDto};
+use flash_sale_domain::DomainError;
+use flash_sale_domain::UserId;
+use flash_sale_domain::gateway::{
+    GatewayError, LedgerView, OrderGateway, ProductGateway, Release, Reservation, ReserveRequest,
+    Settlement, StockLedger,
+};
+use flash_sale_domain::order::Order;
+use flash_sale_domain::product::{ProductError, ProductId};
+use flash_sale_domain::stock::BucketDelta;
+use tokio::sync::Mutex;
+
+use crate::error::AppError;
+
+/// How long an operation waits for a suspended product before answering 503.
+const SUSPEND_PATIENCE: Duration = Duration::from_secs(2);
+/// How long a reload waits for operations in progress to finish.
+const RELOAD_WAIT: Duration = Duration::from_secs(3);
+
+/// The stock ledger as the use cases see it.
+pub struct StockService {
+    ledger: Arc<dyn StockLedger>,
+    products: Arc<dyn ProductGateway>,
+    orders: Arc<dyn OrderGateway>,
+    loader: Mutex<()>,
+    sold_out: moka::sync::Cache<ProductId, ()>,
+}
+
+fn suspended(error: &GatewayError) -> bool {
+    matches!(
+        error,
+        GatewayError::Rejected(DomainError::Product(ProductError::Suspended))
+    )
+}
+
+fn unavailable_while_suspended() -> AppError {
+    AppError::domain(ProductError::Suspended)
+}
+
+impl StockService {
+    /// A service over the ledger, reading the truth from the two gateways.
+    pub fn new(
+        ledger: Arc<dyn StockLedger>,
+        products: Arc<dyn ProductGateway>,
+        orders: Arc<dyn OrderGateway>,
+    ) -> Self {
+        Self {
+            ledger,
+            products,
+            orders,
+            loader: Mutex::new(()),
+            sold_out: moka::sync::Cache::builder()
+                .name("stock.sold_out")
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(10))
+                .build(),
+        }
+    }
+
+    /// Loads the product into the ledger from the database unless it is there.
+    pub async fn ensure_loaded(&self, product_id: ProductId) -> Result<(), AppError> {
+        if self.ledger.view(product_id).await?.is_some() {
+            return Ok(());
+        }
+        let _one_loader = self.loader.lock().await;
+        if self.ledger.view(product_id).await?.is_some() {
+            return Ok(());
+        }
+        self.load_from_database(product_id).await
+    }
+
+    async fn load_from_database(&self, product_id: ProductId) -> Result<(), AppError> {
+        let buckets = self.products.buckets(product_id).await?;
+        if buckets.is_empty() {
+            return Err(AppError::NotFound("product"));
+        }
+        let quotas = self.orders.quotas(product_id).await?;
+        self.ledger.load(product_id, &buckets, &quotas).await?;
+        tracing::debug!(product.id = product_id.0, "stock loaded into the ledger");
+        Ok(())
+    }
+
+    /// Whether the product is known to have no unit left.
+    pub fn is_sold_out(&self, product_id: ProductId) -> bool {
+        self.sold_out.contains_key(&product_id)
+    }
+
+    /// Units came back: the product sells again.
+    pub fn clear_sold_out(&self, product_id: ProductId) {
+        self.sold_out.invalidate(&product_id);
+    }
+
+    /// Reserves units and quota, loading the product first if needed and waiting
+    /// briefly while it is suspended.
+    pub async fn reserve(&self, request: ReserveRequest<'_>) -> Result<Reservation, AppError> {
+        let deadline = tokio::time::Instant::now() + SUSPEND_PATIENCE;
+        loop {
+            match self.ledger.reserve(request).await? {
+                Reservation::NotLoaded => self.ensure_loaded(request.product_id).await?,
+                Reservation::Suspended => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(unavailable_while_suspended());
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Reservation::SoldOut { left: 0 } => {
+                    self.sold_out.insert(request.product_id, ());
+                    return Ok(Reservation::SoldOut { left: 0 });
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Ends a reservation; a failure here is left for reconcile, and logged.
+    pub async fn settle(
+        &self,
+        product_id: ProductId,
+        bucket_no: u32,
+        quantity: u32,
+        settlement: Settlement<'_>,
+    ) {
+        let released = matches!(settlement, Settlement::Released(_));
+        if let Err(e) = self
+            .ledger
+            .settle(product_id, bucket_no, quantity, settlement)
+            .await
+        {
+            tracing::error!(product.id = product_id.0, error = %e, "could not settle a reservation; reconcile will repair it");
+        }
+        if released {
+            self.clear_sold_out(product_id);
+        }
+    }
+
+    /// Announces a return, loading the product first and waiting while it is
+    /// suspended.
+    async fn begin_return(&self, product_id: ProductId) -> Result<(), AppError> {
+        let deadline = tokio::time::Instant::now() + SUSPEND_PATIENCE;
+        loop {
+            match self.ledger.begin_return(product_id).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => self.ensure_loaded(product_id).await?,
+                Err(e) if suspended(&e) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(unavailable_while_suspended());
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn finish_return(
+        &self,
+        product_id: ProductId,
+        deltas: &[BucketDelta],
+        quota: Option<(&UserId, u32)>,
+    ) {
+        if let Err(e) = self.ledger.finish_return(product_id, deltas, quota).await {
+            tracing::error!(product.id = product_id.0, error = %e, "could not finish a return; reconcile will repair it");
+        }
+        if deltas.iter().any(|d| d.delta > 0) {
+            self.clear_sold_out(product_id);
+        }
+    }
+
+    /// Cancels or expires a pending order: the database first (exactly once), then the
+    /// ledger. `false` when the order was no longer pending.
+    pub async fn release_order(
+        &self,
+        order: &Order,
+        release: Release,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AppError> {
+        self.begin_return(order.product_id).await?;
+        let result = self.orders.release(order, release, now).await;
+        if matches!(result, Ok(true)) {
+            let back = [BucketDelta {
+                bucket_no: order.bucket_no,
+                delta: i64::from(order.quantity),
+            }];
+            self.finish_return(
+                order.product_id,
+                &back,
+                Some((&order.user_id, order.quantity)),
+            )
+            .await;
+        } else {
+            self.finish_return(order.product_id, &[], None).await;
+        }
+        Ok(result?)
+    }
+
+    /// Adds units: the database first, then the ledger.
+    pub async fn add_units<T>(
+        &self,
+        product_id: ProductId,
+        plan: &[BucketDelta],
+        write: impl Future<Output = Result<T, AppError>>,
+    ) -> Result<T, AppError> {
+        self.begin_return(product_id).await?;
+        let result = write.await;
+        let applied: &[BucketDelta] = if result.is_ok() { plan } else { &[] };
+        self.finish_return(product_id, applied, None).await;
+        result
+    }
+
+    /// Removes unsold units: out of the ledger first (so nobody reserves them
+    /// meanwhile), then the database; back into the ledger if the database refuses.
+    /// `Ok(None)` when the ledger no longer holds that many in those buckets.
+    pub async fn remove_units<T>(
+        &self,
+        product_id: ProductId,
+        plan: &[BucketDelta],
+        write: impl Future<Output = Result<T, AppError>>,
+    ) -> Result<Option<T>, AppError> {
+        self.begin_return(product_id).await?;
+        match self.ledger.take(product_id, plan).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.finish_return(product_id, &[], None).await;
+                return Ok(None);
+            }
+            Err(e) => {
+                self.finish_return(product_id, &[], None).await;
+                return Err(e.into());
+            }
+        }
+        let result = write.await;
+        let give_back: Vec<BucketDelta> = if result.is_ok() {
+            Vec::new()
+        } else {
+            plan.iter()
+                .map(|d| BucketDelta {
+                    bucket_no: d.bucket_no,
+                    delta: -d.delta,
+                })
+                .collect()
+        };
+        self.finish_return(product_id, &give_back, None).await;
+        result.map(Some)
+    }
+
+    /// The ledger's view of a loaded product.
+    pub async fn view(&self, product_id: ProductId) -> Result<LedgerView, AppError> {
+        self.ensure_loaded(product_id).await?;
+        self.ledger
+            .view(product_id)
+            .await?
+            .ok_or(AppError::NotFound("product"))
+    }
+
+    /// The inventory: the database and ledger views side by side.
+    pub async fn inventory(&self, product_id: ProductId) -> Result<InventoryDto, AppError> {
+        let product = self
+            .products
+            .find(product_id)
+            .await?
+            .ok_or(AppError::NotFound("product"))?;
+        let view = self.view(product_id).await?;
+        let buckets = self.products.buckets(product_id).await?;
+        let held = self.orders.held(product_id).await?;
+        let ledger_sum = self.products.ledger_sum(product_id).await?;
+        let db_available: i64 = buckets.iter().map(|b| b.available).sum();
+        let cache_available: i64 = view.available.iter().sum();
+        let in_flight: i64 = view.in_flight.iter().sum();
+        Ok(InventoryDto {
+            product_id: product_id.0,
+            stock_total: product.stock_total,
+            db_available,
+            cache_available,
+            held,
+            in_flight,
+            buckets: buckets
+                .iter()
+                .map(|b| BucketInventoryDto {
+                    bucket_no: b.bucket_no,
+                    db_available: b.available,
+                    cache_available: view
+                        .available
+                        .get(b.bucket_no as usize)
+                        .copied()
+                        .unwrap_or(0),
+                })
+                .collect(),
+            ledger_sum,
+            consistent: ledger_sum == db_available
+                && db_available + held == product.stock_total
+                && cache_available + in_flight == db_available,
+        })
+    }
+
+    /// Rewrites the ledger's view of the product from the database while it is
+    /// suspended and idle. Returns the drift found before (ledger + in flight − DB).
+    pub async fn reload(&self, product_id: ProductId) -> Result<i64, AppError> {
+        self.ensure_loaded(product_id).await?;
+        if !self.ledger.suspend(product_id, RELOAD_WAIT).await? {
+            self.ledger.resume(product_id).await?;
+            return Err(AppError::Unavailable(
+                "operations in progress did not finish; try the reconcile again".into(),
+            ));
+        }
+        let result = async {
+            let before = self.ledger.view(product_id).await?.unwrap_or(LedgerView {
+                available: Vec::new(),
+                in_flight: Vec::new(),
+            });
+            let buckets = self.products.buckets(product_id).await?;
+            let db_available: i64 = buckets.iter().map(|b| b.available).sum();
+            let drift = before.available.iter().sum::<i64>() + before.in_flight.iter().sum::<i64>()
+                - db_available;
+            let quotas = self.orders.quotas(product_id).await?;
+            self.ledger.load(product_id, &buckets, &quotas).await?;
+            Ok::<_, AppError>(drift)
+        }
+        .await;
+        self.ledger.resume(product_id).await?;
+        self.clear_sold_out(product_id);
+        if let Ok(drift) = result
+            && drift != 0
+        {
+            tracing::warn!(
+                product.id = product_id.0,
+                drift,
+                "stock ledger drift repaired from the database"
+            );
+        }
+        result
+    }
+}

@@ -1,0 +1,486 @@
+//! [`OrderGateway`] on sea-orm: the order, payment and release transactions.
+//!
+//! Each transaction is guarded by conditional updates so that the database is the
+//! final word: a bucket is only decremented when it holds enough, a quota only grows
+//! within the limit, a release only happens to a `pending_payment` order (so it
+//! happens exactly once), a payment only lands on a pending, unexpired order.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use flash_sale_domain::event::EventId;
+use flash_sale_domain::gateway::{GatewayError, OrderFilter, OrderGateway, Release};
+use flash_sale_domain::ledger::LedgerReason;
+use flash_sale_domain::order::{
+    IdempotencyKey, Order, OrderError, OrderId, OrderStatus, TransactionId,
+};
+use flash_sale_domain::page::{Page, PageRequest};
+use flash_sale_domain::product::{PerUserLimit, ProductId};
+use flash_sale_domain::{Strategy, UserId};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+};
+
+use super::entity::{order, purchase_quota, stock_bucket};
+use super::error::{duplicate_key, is_transient};
+use super::event_gateway::corrupt;
+use super::product_gateway::ledger_row;
+use super::{Database, WriteTx, db_error};
+
+/// How often a transaction that hit a deadlock or serialization failure is retried.
+const TRANSIENT_ATTEMPTS: usize = 3;
+
+/// Orders in `orders`, with `stock_buckets`, `purchase_quotas` and `inventory_ledger`.
+#[derive(Debug, Clone)]
+pub struct SeaOrmOrderGateway {
+    db: Database,
+}
+
+impl SeaOrmOrderGateway {
+    /// A gateway over `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+fn i32_of(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+fn to_domain(row: order::Model) -> Result<Order, GatewayError> {
+    let strategy: Strategy = row
+        .strategy
+        .parse()
+        .map_err(|_| corrupt("strategy", &row.strategy))?;
+    Ok(Order {
+        id: OrderId::parse(&row.id).ok_or_else(|| corrupt("order id", &row.id))?,
+        user_id: UserId::parse(&row.user_id).map_err(|_| corrupt("user id", &row.user_id))?,
+        event_id: EventId(row.event_id),
+        product_id: ProductId(row.product_id),
+        bucket_no: u32::try_from(row.bucket_no).map_err(|_| corrupt("bucket", "negative"))?,
+        quantity: u32::try_from(row.quantity).map_err(|_| corrupt("quantity", "negative"))?,
+        unit_price: row.unit_price,
+        total_price: row.total_price,
+        strategy,
+        status: OrderStatus::parse(&row.status).ok_or_else(|| corrupt("status", &row.status))?,
+        idempotency_key: row
+            .idempotency_key
+            .as_deref()
+            .map(|k| IdempotencyKey::parse(k).map_err(|_| corrupt("idempotency key", k)))
+            .transpose()?,
+        request_fingerprint: row.request_fingerprint,
+        placement_id: row.placement_id,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        paid_at: row.paid_at,
+        transaction_id: row
+            .transaction_id
+            .as_deref()
+            .map(|t| TransactionId::parse(t).map_err(|_| corrupt("transaction id", t)))
+            .transpose()?,
+        updated_at: row.updated_at,
+    })
+}
+
+fn to_row(order: &Order) -> order::ActiveModel {
+    order::ActiveModel {
+        id: Set(order.id.as_str().to_owned()),
+        user_id: Set(order.user_id.as_str().to_owned()),
+        event_id: Set(order.event_id.0),
+        product_id: Set(order.product_id.0),
+        bucket_no: Set(i32_of(order.bucket_no)),
+        quantity: Set(i32_of(order.quantity)),
+        unit_price: Set(order.unit_price),
+        total_price: Set(order.total_price),
+        strategy: Set(order.strategy.as_str().to_owned()),
+        status: Set(order.status.as_str().to_owned()),
+        idempotency_key: Set(order
+            .idempotency_key
+            .as_ref()
+            .map(|k| k.as_str().to_owned())),
+        request_fingerprint: Set(order.request_fingerprint.clone()),
+        placement_id: Set(order.placement_id.clone()),
+        created_at: Set(order.created_at),
+        expires_at: Set(order.expires_at),
+        paid_at: Set(order.paid_at),
+        transaction_id: Set(order.transaction_id.as_ref().map(|t| t.as_str().to_owned())),
+        updated_at: Set(order.updated_at),
+    }
+}
+
+/// Makes sure the buyer's quota row exists (with 0 used) without failing when it
+/// does: `ON CONFLICT DO NOTHING` / `INSERT IGNORE`.
+async fn ensure_quota_row(
+    conn: &impl ConnectionTrait,
+    backend: DbBackend,
+    user: &UserId,
+    product_id: ProductId,
+) -> Result<(), DbErr> {
+    let sql = match backend {
+        DbBackend::MySql => {
+            "INSERT IGNORE INTO purchase_quotas (user_id, product_id, used) VALUES (?, ?, 0)"
+        }
+        DbBackend::Postgres => {
+            "INSERT INTO purchase_quotas (user_id, product_id, used) VALUES ($1, $2, 0) \
+             ON CONFLICT (user_id, product_id) DO NOTHING"
+        }
+        _ => {
+            "INSERT INTO purchase_quotas (user_id, product_id, used) VALUES (?, ?, 0) \
+             ON CONFLICT (user_id, product_id) DO NOTHING"
+        }
+    };
+    conn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [user.as_str().into(), product_id.0.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Adds `delta` to one bucket's `available`; a decrement only when that many are there.
+async fn move_available(
+    conn: &impl ConnectionTrait,
+    product_id: ProductId,
+    bucket_no: u32,
+    delta: i64,
+) -> Result<bool, DbErr> {
+    let mut update = stock_bucket::Entity::update_many()
+        .col_expr(
+            stock_bucket::Column::Available,
+            Expr::col(stock_bucket::Column::Available).add(delta),
+        )
+        .filter(stock_bucket::Column::ProductId.eq(product_id.0))
+        .filter(stock_bucket::Column::BucketNo.eq(i32_of(bucket_no)));
+    if delta < 0 {
+        update = update.filter(stock_bucket::Column::Available.gte(-delta));
+    }
+    Ok(update.exec(conn).await?.rows_affected == 1)
+}
+
+/// What one attempt of the order transaction concluded.
+enum Placed {
+    Done,
+    SoldOut,
+    OverLimit,
+}
+
+impl SeaOrmOrderGateway {
+    async fn try_place(&self, order: &Order, limit: PerUserLimit) -> Result<Placed, DbErr> {
+        let tx = self.db.begin_write().await?;
+        let result = self.place_in(&tx, order, limit).await;
+        tx.finish(result, |placed| matches!(placed, Placed::Done))
+            .await
+    }
+
+    async fn place_in(
+        &self,
+        tx: &WriteTx,
+        order: &Order,
+        limit: PerUserLimit,
+    ) -> Result<Placed, DbErr> {
+        let quantity = i64::from(order.quantity);
+        if !move_available(&**tx, order.product_id, order.bucket_no, -quantity).await? {
+            return Ok(Placed::SoldOut);
+        }
+        ensure_quota_row(&**tx, self.db.backend(), &order.user_id, order.product_id).await?;
+        let quota = purchase_quota::Entity::update_many()
+            .col_expr(
+                purchase_quota::Column::Used,
+                Expr::col(purchase_quota::Column::Used).add(i32_of(order.quantity)),
+            )
+            .filter(purchase_quota::Column::UserId.eq(order.user_id.as_str()))
+            .filter(purchase_quota::Column::ProductId.eq(order.product_id.0))
+            .filter(
+                Expr::col(purchase_quota::Column::Used)
+                    .add(i32_of(order.quantity))
+                    .lte(i32_of(limit.get())),
+            )
+            .exec(&**tx)
+            .await?;
+        if quota.rows_affected != 1 {
+            return Ok(Placed::OverLimit);
+        }
+        to_row(order).insert(&**tx).await?;
+        ledger_row(
+            order.product_id,
+            order.bucket_no,
+            -quantity,
+            LedgerReason::OrderPlaced,
+            order.id.as_str(),
+            order.created_at,
+        )
+        .insert(&**tx)
+        .await?;
+        Ok(Placed::Done)
+    }
+
+    async fn try_release(
+        &self,
+        order: &Order,
+        release: Release,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbErr> {
+        let tx = self.db.begin_write().await?;
+        let result = Self::release_in(&tx, order, release, now).await;
+        tx.finish(result, |released| *released).await
+    }
+
+    async fn release_in(
+        tx: &WriteTx,
+        order: &Order,
+        release: Release,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbErr> {
+        let (status, reason) = match release {
+            Release::Cancelled => (OrderStatus::Cancelled, LedgerReason::OrderCancelled),
+            Release::Expired => (OrderStatus::Expired, LedgerReason::OrderExpired),
+        };
+        let mut update = order::Entity::update_many()
+            .col_expr(order::Column::Status, Expr::value(status.as_str()))
+            .col_expr(order::Column::UpdatedAt, Expr::value(now))
+            .filter(order::Column::Id.eq(order.id.as_str()))
+            .filter(order::Column::Status.eq(OrderStatus::PendingPayment.as_str()));
+        if release == Release::Expired {
+            update = update.filter(order::Column::ExpiresAt.lte(now));
+        }
+        if update.exec(&**tx).await?.rows_affected != 1 {
+            return Ok(false);
+        }
+        let quantity = i64::from(order.quantity);
+        move_available(&**tx, order.product_id, order.bucket_no, quantity).await?;
+        purchase_quota::Entity::update_many()
+            .col_expr(
+                purchase_quota::Column::Used,
+                Expr::col(purchase_quota::Column::Used).sub(i32_of(order.quantity)),
+            )
+            .filter(purchase_quota::Column::UserId.eq(order.user_id.as_str()))
+            .filter(purchase_quota::Column::ProductId.eq(order.product_id.0))
+            .filter(purchase_quota::Column::Used.gte(i32_of(order.quantity)))
+            .exec(&**tx)
+            .await?;
+        ledger_row(
+            order.product_id,
+            order.bucket_no,
+            quantity,
+            reason,
+            order.id.as_str(),
+            now,
+        )
+        .insert(&**tx)
+        .await?;
+        Ok(true)
+    }
+
+    async fn page(
+        &self,
+        query: sea_orm::Select<order::Entity>,
+        page: PageRequest,
+    ) -> Result<Page<Order>, GatewayError> {
+        let total = query
+            .clone()
+            .count(self.db.connection())
+            .await
+            .map_err(db_error)?;
+        let items = query
+            .order_by_desc(order::Column::CreatedAt)
+            .order_by_desc(order::Column::Id)
+            .offset(page.offset())
+            .limit(page.limit())
+            .all(self.db.connection())
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(to_domain)
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, total })
+    }
+}
+
+/// Retries `attempt` while it fails with a deadlock or serialization failure.
+async fn with_retries<T, F, Fut>(mut attempt: F) -> Result<T, DbErr>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, DbErr>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(e) if tries < TRANSIENT_ATTEMPTS && is_transient(&e) => {
+                tracing::debug!(error = %e, "retrying a transaction");
+                tokio::time::sleep(std::time::Duration::from_millis(5 * tries as u64)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[async_trait]
+impl OrderGateway for SeaOrmOrderGateway {
+    #[tracing::instrument(skip_all, fields(order.id = %order.id, product.id = order.product_id.0))]
+    async fn place(&self, order: &Order, limit: PerUserLimit) -> Result<(), GatewayError> {
+        match with_retries(|| self.try_place(order, limit)).await {
+            Ok(Placed::Done) => Ok(()),
+            Ok(Placed::SoldOut) => Err(GatewayError::rejected(OrderError::SoldOut)),
+            Ok(Placed::OverLimit) => Err(GatewayError::rejected(OrderError::LimitExceeded {
+                limit: limit.get(),
+            })),
+            Err(e) => Err(duplicate_key(&e).map_or_else(|| db_error(e), GatewayError::Duplicate)),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(order.id = %id))]
+    async fn find(&self, id: &OrderId) -> Result<Option<Order>, GatewayError> {
+        order::Entity::find_by_id(id.as_str().to_owned())
+            .one(self.db.connection())
+            .await
+            .map_err(db_error)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_by_idempotency_key(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Order>, GatewayError> {
+        order::Entity::find()
+            .filter(order::Column::UserId.eq(user.as_str()))
+            .filter(order::Column::IdempotencyKey.eq(key.as_str()))
+            .one(self.db.connection())
+            .await
+            .map_err(db_error)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_for_user(
+        &self,
+        user: &UserId,
+        page: PageRequest,
+    ) -> Result<Page<Order>, GatewayError> {
+        self.page(
+            order::Entity::find().filter(order::Column::UserId.eq(user.as_str())),
+            page,
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list(
+        &self,
+        filter: OrderFilter,
+        page: PageRequest,
+    ) -> Result<Page<Order>, GatewayError> {
+        let mut query = order::Entity::find();
+        if let Some(product) = filter.product_id {
+            query = query.filter(order::Column::ProductId.eq(product.0));
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(order::Column::Status.eq(status.as_str()));
+        }
+        self.page(query, page).await
+    }
+
+    #[tracing::instrument(skip_all, fields(order.id = %order.id))]
+    async fn pay(&self, order: &Order) -> Result<(), GatewayError> {
+        let (Some(paid_at), Some(transaction_id)) = (order.paid_at, order.transaction_id.as_ref())
+        else {
+            return Err(GatewayError::Internal(
+                "pay needs paid_at and a transaction id".into(),
+            ));
+        };
+        let result = with_retries(|| async {
+            let tx = self.db.begin_write().await?;
+            let result = order::Entity::update_many()
+                .col_expr(
+                    order::Column::Status,
+                    Expr::value(OrderStatus::Paid.as_str()),
+                )
+                .col_expr(order::Column::PaidAt, Expr::value(paid_at))
+                .col_expr(
+                    order::Column::TransactionId,
+                    Expr::value(transaction_id.as_str()),
+                )
+                .col_expr(order::Column::UpdatedAt, Expr::value(paid_at))
+                .filter(order::Column::Id.eq(order.id.as_str()))
+                .filter(order::Column::Status.eq(OrderStatus::PendingPayment.as_str()))
+                .filter(order::Column::ExpiresAt.gt(paid_at))
+                .exec(&*tx)
+                .await
+                .map(|r| r.rows_affected);
+            tx.finish(result, |rows| *rows == 1).await
+        })
+        .await;
+        match result {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(GatewayError::NotFound),
+            Err(e) => Err(duplicate_key(&e).map_or_else(|| db_error(e), GatewayError::Duplicate)),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(order.id = %order.id))]
+    async fn release(
+        &self,
+        order: &Order,
+        release: Release,
+        now: DateTime<Utc>,
+    ) -> Result<bool, GatewayError> {
+        with_retries(|| self.try_release(order, release, now))
+            .await
+            .map_err(db_error)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn expired(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Order>, GatewayError> {
+        order::Entity::find()
+            .filter(order::Column::Status.eq(OrderStatus::PendingPayment.as_str()))
+            .filter(order::Column::ExpiresAt.lte(now))
+            .order_by_asc(order::Column::ExpiresAt)
+            .limit(limit)
+            .all(self.db.connection())
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(product.id = product_id.0))]
+    async fn held(&self, product_id: ProductId) -> Result<i64, GatewayError> {
+        let sum: Option<i64> = order::Entity::find()
+            .select_only()
+            .column_as(self.db.sum_i64("quantity"), "held")
+            .filter(order::Column::ProductId.eq(product_id.0))
+            .filter(order::Column::Status.is_in([
+                OrderStatus::PendingPayment.as_str(),
+                OrderStatus::Paid.as_str(),
+            ]))
+            .into_tuple()
+            .one(self.db.connection())
+            .await
+            .map_err(db_error)?;
+        Ok(sum.unwrap_or(0))
+    }
+
+    #[tracing::instrument(skip_all, fields(product.id = product_id.0))]
+    async fn quotas(&self, product_id: ProductId) -> Result<Vec<(UserId, u32)>, GatewayError> {
+        let rows = purchase_quota::Entity::find()
+            .filter(purchase_quota::Column::ProductId.eq(product_id.0))
+            .filter(purchase_quota::Column::Used.gt(0))
+            .all(self.db.connection())
+            .await
+            .map_err(db_error)?;
+        rows.into_iter()
+            .map(|row| {
+                let user =
+                    UserId::parse(&row.user_id).map_err(|_| corrupt("user id", &row.user_id))?;
+                Ok((user, u32::try_from(row.used).unwrap_or(0)))
+            })
+            .collect()
+    }
+}
