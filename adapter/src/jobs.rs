@@ -30,3 +30,19 @@ pub fn spawn_expiry(exec: Arc<Executors>, mut stop: watch::Receiver<bool>) -> Jo
         }
     })
 }
+
+/// Every minute, forgets rate-limit keys not seen recently, until `stop` turns true.
+pub fn spawn_housekeeping(
+    limits: Arc<crate::rate_limit::RateLimits>,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_mins(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => limits.retain_recent(),
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+        }
+    })
+}

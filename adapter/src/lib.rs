@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod metrics;
 mod middleware;
 pub mod openapi;
+pub mod rate_limit;
 mod routes;
 mod state;
 

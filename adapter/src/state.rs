@@ -7,6 +7,7 @@ use flash_sale_app::probe::Probe;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::JwtAuth;
+use crate::rate_limit::RateLimits;
 
 /// Shared by every handler, extracted with `State`.
 #[derive(Clone)]
@@ -19,4 +20,6 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// `/readyz` checks.
     pub probes: Arc<Vec<Arc<dyn Probe>>>,
+    /// Optional rate limits.
+    pub limits: Arc<RateLimits>,
 }

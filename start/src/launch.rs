@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use flash_sale_adapter::auth::{DEVELOPMENT_SECRET, JwtAuth};
+use flash_sale_adapter::rate_limit::RateLimits;
 use flash_sale_adapter::{AppState, router};
 use flash_sale_app::catalogue::CatalogueSettings;
 use flash_sale_app::policy::OrderingPolicy;
@@ -118,11 +119,16 @@ pub async fn launch_with(
     let policy = Arc::new(OrderingPolicy::new(settings.ordering.to_config()?));
     let exec = Arc::new(Executors::new(&ports, &app_settings, policy));
     let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(DatabaseProbe(db.clone()))];
+    let limits = Arc::new(RateLimits::new(
+        settings.rate_limit.per_user_per_second,
+        settings.rate_limit.per_ip_per_second,
+    ));
     let state = AppState {
         exec: exec.clone(),
         auth: Arc::new(JwtAuth::new(&jwt_secret(&settings))),
         metrics,
         probes: Arc::new(probes),
+        limits: limits.clone(),
     };
 
     let addr = listener.local_addr().context("listener address")?;

@@ -30,6 +30,10 @@ pub fn router(state: AppState) -> Router {
         .merge(admin_order::router())
         .merge(catalogue::router())
         .merge(order::router());
+    let api = api.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::rate_limit::per_ip,
+    ));
     Router::new()
         .nest("/api/v1", api)
         .merge(ops::router())

@@ -30,7 +30,8 @@ pub(crate) fn router() -> Router<AppState> {
     params(("Idempotency-Key" = Option<String>, Header, description = "1–64 of [A-Za-z0-9_-]; the same key and body answer the first result again")),
     responses((status = 201, body = OrderDto), (status = 202, body = PlacementDto),
               (status = 409, body = flash_sale_client::ErrorBody, description = "SOLD_OUT, LIMIT_EXCEEDED, NOT_ON_SALE"),
-              (status = 422, body = flash_sale_client::ErrorBody)),
+              (status = 422, body = flash_sale_client::ErrorBody),
+              (status = 429, body = flash_sale_client::ErrorBody, description = "rate_limit.per_user_per_second")),
     security(("bearer" = [])))]
 pub(crate) async fn place(
     State(state): State<AppState>,
@@ -38,6 +39,7 @@ pub(crate) async fn place(
     headers: HeaderMap,
     ValidatedJson(cmd): ValidatedJson<OrderPlaceCmd>,
 ) -> Result<Response, ApiError> {
+    state.limits.check_user(caller.user_id.as_str())?;
     let key = match headers.get(IDEMPOTENCY_KEY) {
         Some(value) => Some(value.to_str().map_err(|_| {
             ApiError::invalid_field(

@@ -5,6 +5,7 @@ use flash_sale_tests::{Backend, TestApp, online_product};
 crate::on_every_backend!(
     health_readiness_and_metrics_answer_without_auth,
     the_openapi_document_lists_every_route,
+    api_requests_over_the_per_address_rate_are_refused_but_operations_are_not,
 );
 
 async fn health_readiness_and_metrics_answer_without_auth(backend: Backend) {
@@ -94,5 +95,37 @@ async fn the_openapi_document_lists_every_route(backend: Backend) {
         expected.len(),
         "every documented route is expected here"
     );
+    t.stop().await;
+}
+
+async fn api_requests_over_the_per_address_rate_are_refused_but_operations_are_not(
+    backend: Backend,
+) {
+    let t = TestApp::spawn_with(backend, |s| s.rate_limit.per_ip_per_second = 3).await;
+    let buyer = t.buyer("pam");
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(
+            buyer
+                .raw("GET", "/api/v1/events", &[], None)
+                .await
+                .expect("answer")
+                .status,
+        );
+    }
+    assert!(
+        statuses.iter().filter(|s| **s == 429).count() >= 4,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    for _ in 0..8 {
+        assert!(
+            t.anon.healthz().await.expect("healthz"),
+            "operations routes are not limited"
+        );
+    }
     t.stop().await;
 }

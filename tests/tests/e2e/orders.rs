@@ -31,6 +31,7 @@ crate::on_every_backend!(
     buyers_see_only_their_own_orders_and_admins_see_all,
     orders_are_refused_outside_a_live_sale,
     stock_changes_during_a_live_sale_keep_every_invariant,
+    order_placements_over_the_per_buyer_rate_are_refused_with_retry_after,
 );
 
 fn cmd(product_id: i64, quantity: u32) -> OrderPlaceCmd {
@@ -857,5 +858,59 @@ async fn stock_changes_during_a_live_sale_keep_every_invariant(backend: Backend)
         counts.get("order_placed").copied().unwrap_or(0) as i64,
         sold
     );
+    t.stop().await;
+}
+
+async fn order_placements_over_the_per_buyer_rate_are_refused_with_retry_after(backend: Backend) {
+    let t = TestApp::spawn_with(backend, |s| s.rate_limit.per_user_per_second = 2).await;
+    let (_, p) = online_product(&t.admin, 100, 100).await;
+    let (ned, ola) = (t.buyer("ned"), t.buyer("ola"));
+    let mut limited = 0;
+    for i in 0..6 {
+        let response = ned
+            .raw(
+                "POST",
+                "/api/v1/orders",
+                &[
+                    ("content-type", "application/json"),
+                    ("idempotency-key", &format!("r{i}")),
+                ],
+                Some(
+                    serde_json::json!({"product_id": p.id, "quantity": 1})
+                        .to_string()
+                        .into_bytes(),
+                ),
+            )
+            .await
+            .expect("answer");
+        if response.status == 429 {
+            limited += 1;
+            assert_eq!(
+                response.error().expect("envelope").code,
+                ErrorCode::RateLimited
+            );
+            let retry: u64 = response.headers["retry-after"]
+                .to_str()
+                .expect("ascii")
+                .parse()
+                .expect("seconds");
+            assert!((1..=2).contains(&retry));
+        } else {
+            assert_eq!(response.status, 201, "{}", response.text);
+        }
+    }
+    assert!(limited >= 3, "a burst of 6 against 2/s: {limited} refused");
+    created(
+        ola.place_order(&cmd(p.id, 1), None)
+            .await
+            .expect("other buyers are not affected"),
+    );
+    let snapshot = t.snapshot(p.id).await;
+    assert_eq!(
+        snapshot.held(),
+        6 - limited + 1,
+        "a refused request consumed nothing"
+    );
+    snapshot.assert_invariants(100);
     t.stop().await;
 }
