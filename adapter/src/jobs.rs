@@ -31,6 +31,27 @@ pub fn spawn_expiry(exec: Arc<Executors>, mut stop: watch::Receiver<bool>) -> Jo
     })
 }
 
+/// How often the warm-up job loads the stock of online events not loaded yet.
+pub const WARM_UP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Warms the stock ledger now (start-up) and every [`WARM_UP_INTERVAL`], until `stop`.
+pub fn spawn_warm_up(exec: Arc<Executors>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(WARM_UP_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+            match exec.stock_warm_up.execute().await {
+                Ok(n) => tracing::debug!(products = n, "stock warm"),
+                Err(e) => tracing::warn!(error = %e, "stock warm-up failed; retrying next tick"),
+            }
+        }
+    })
+}
+
 /// Every minute, forgets rate-limit keys not seen recently, until `stop` turns true.
 pub fn spawn_housekeeping(
     limits: Arc<crate::rate_limit::RateLimits>,

@@ -22,7 +22,7 @@ use crate::product::{
     InventoryQryExe, LedgerQryExe, ProductCreateCmdExe, ProductStatusCmdExe, ProductStockCmdExe,
     ProductUpdateCmdExe, ReconcileCmdExe,
 };
-use crate::stock::StockService;
+use crate::stock::{StockService, StockWarmUpJobExe};
 
 /// The gateways the application runs on; `start` picks the implementations.
 #[derive(Clone)]
@@ -97,6 +97,8 @@ pub struct Executors {
     pub order_list: OrderListQryExe,
     /// The expiry job.
     pub order_expire: OrderExpireJobExe,
+    /// The stock warm-up job.
+    pub stock_warm_up: StockWarmUpJobExe,
     /// The buyer's catalogue reads.
     pub catalogue: Arc<CatalogueService>,
     /// The stock ledger service.
@@ -164,6 +166,11 @@ impl Executors {
             order_get: OrderGetQryExe::new(orders.clone()),
             order_list: OrderListQryExe::new(orders.clone()),
             order_expire: OrderExpireJobExe::new(orders.clone(), stock.clone(), clock.clone()),
+            stock_warm_up: StockWarmUpJobExe::new(
+                ports.events.clone(),
+                ports.products.clone(),
+                stock.clone(),
+            ),
             catalogue,
             stock,
             policy,

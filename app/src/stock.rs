@@ -93,6 +93,21 @@ impl StockService {
         Ok(())
     }
 
+    /// Loads every product in `ids` that is not loaded yet; a failure is logged and
+    /// left for the first order of that product to retry.
+    pub async fn warm(&self, ids: Vec<ProductId>) -> usize {
+        let mut loaded = 0;
+        for id in ids {
+            match self.ensure_loaded(id).await {
+                Ok(()) => loaded += 1,
+                Err(e) => {
+                    tracing::warn!(product.id = id.0, error = %e, "stock warm-up failed; the first order will load it");
+                }
+            }
+        }
+        loaded
+    }
+
     /// Whether the product is known to have no unit left.
     pub fn is_sold_out(&self, product_id: ProductId) -> bool {
         self.sold_out.contains_key(&product_id)
@@ -341,5 +356,56 @@ impl StockService {
             );
         }
         result
+    }
+}
+
+/// The warm-up job: every product of every online event is in the stock ledger before
+/// buyers arrive — at start-up, and again on each run for events that went online
+/// elsewhere.
+pub struct StockWarmUpJobExe {
+    events: Arc<dyn flash_sale_domain::gateway::EventGateway>,
+    products: Arc<dyn ProductGateway>,
+    stock: Arc<StockService>,
+}
+
+impl StockWarmUpJobExe {
+    /// Built from its collaborators.
+    pub fn new(
+        events: Arc<dyn flash_sale_domain::gateway::EventGateway>,
+        products: Arc<dyn ProductGateway>,
+        stock: Arc<StockService>,
+    ) -> Self {
+        Self {
+            events,
+            products,
+            stock,
+        }
+    }
+
+    /// Loads what is missing; returns how many products are loaded.
+    pub async fn execute(&self) -> Result<usize, AppError> {
+        let mut loaded = 0;
+        let mut page = 1;
+        loop {
+            let request = flash_sale_domain::page::PageRequest {
+                page,
+                page_size: 100,
+            };
+            let events = self
+                .events
+                .list(Some(flash_sale_domain::event::EventStatus::Online), request)
+                .await?;
+            for event in &events.items {
+                let products = self.products.list_for_event(event.id).await?;
+                loaded += self
+                    .stock
+                    .warm(products.iter().map(|p| p.id).collect())
+                    .await;
+            }
+            if request.offset() + request.limit() >= events.total {
+                return Ok(loaded);
+            }
+            page += 1;
+        }
     }
 }

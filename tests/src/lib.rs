@@ -340,7 +340,7 @@ impl TestApp {
         let auth = JwtAuth::new(&SecretString::from(secret.clone()));
         let anon = FlashSaleClient::new(app.base_url());
         let admin = anon.with_token(
-            auth.issue("admin-1", Role::Admin, Duration::from_secs(3600))
+            auth.issue("admin-1", Role::Admin, Duration::from_hours(1))
                 .expect("token"),
         );
         Self {
@@ -371,10 +371,26 @@ impl TestApp {
         self.anon = FlashSaleClient::new(app.base_url());
         self.admin = self.anon.with_token(
             self.auth
-                .issue("admin-1", Role::Admin, Duration::from_secs(3600))
+                .issue("admin-1", Role::Admin, Duration::from_hours(1))
                 .expect("token"),
         );
         self.app = Some(app);
+    }
+
+    /// A second instance of the service over the same database (its own in-process
+    /// state), for multi-instance tests.
+    pub async fn sibling(&self) -> flash_sale::Application {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("port");
+        flash_sale::launch(self.settings.clone(), listener)
+            .await
+            .expect("sibling starts")
+    }
+
+    /// A client of `app` acting as buyer `user`.
+    pub fn buyer_of(&self, app: &flash_sale::Application, user: &str) -> FlashSaleClient {
+        FlashSaleClient::new(app.base_url()).with_token(self.token(user, Role::Buyer))
     }
 
     /// The product's rows, read from the database.
@@ -454,7 +470,7 @@ impl TestApp {
     /// A valid token for `user` with `role`.
     pub fn token(&self, user: &str, role: Role) -> String {
         self.auth
-            .issue(user, role, Duration::from_secs(3600))
+            .issue(user, role, Duration::from_hours(1))
             .expect("token")
     }
 

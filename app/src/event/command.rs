@@ -126,11 +126,10 @@ impl EventStatusCmdExe {
             .map_err(AppError::domain)?;
         self.events.update(&event).await?;
         self.catalogue.invalidate_event(id).await;
-        for product in self.products.list_for_event(id).await? {
-            if let Err(e) = self.stock.ensure_loaded(product.id).await {
-                tracing::warn!(product.id = product.id.0, error = %e, "stock warm-up failed; the first order will load it");
-            }
-        }
+        let products = self.products.list_for_event(id).await?;
+        self.stock
+            .warm(products.iter().map(|p| p.id).collect())
+            .await;
         tracing::info!(event.id = id.0, "event online");
         Ok(self.views.event_dto(&event))
     }

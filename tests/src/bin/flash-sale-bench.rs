@@ -1,0 +1,418 @@
+//! `flash-sale-bench`: the load tool.
+//!
+//! Runs scenarios one after another against one running server and reports each as
+//! requests per second and latency percentiles, and as a ratio to `/healthz` measured
+//! on the same server in the same run — on a shared, noisy machine the ratio is the
+//! figure to compare, not the absolute rate.
+//!
+//! Scenarios: `healthz` (the baseline: routing, no work), `browse` (a buyer reading a
+//! product through the catalogue cache), `order` (each request a new buyer placing one
+//! order of a product with plenty of stock: accepted placements per second), and
+//! `sellout` (thousands of buyers racing for a small stock: how fast it sells out and
+//! how fast the sold-out storm is answered afterwards).
+//!
+//! ```sh
+//! cargo run --release &                       # the server, embedded
+//! cargo run --release -p flash-sale-tests --bin flash-sale-bench -- --duration 10s
+//! ```
+#![forbid(unsafe_code)]
+#![expect(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "rates and percentiles of request counts"
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use flash_sale_adapter::auth::{DEVELOPMENT_SECRET, JwtAuth};
+use flash_sale_app::Role;
+use flash_sale_client::{
+    EventCreateCmd, FlashSaleClient, OrderPlaceCmd, ProductCreateCmd, StrategyDto,
+};
+use futures::StreamExt;
+use secrecy::SecretString;
+
+/// Load tool for a running flash-sale server.
+#[derive(Debug, Parser)]
+#[command(name = "flash-sale-bench", version, about)]
+struct Args {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The server's `auth.jwt_secret` (default: the development secret).
+    #[arg(long, env = "FLASH_SALE__AUTH__JWT_SECRET")]
+    secret: Option<String>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 128)]
+    concurrency: usize,
+    /// How long each timed scenario runs.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Scenarios to run, comma-separated: healthz, browse, order, sellout.
+    #[arg(
+        long,
+        default_value = "healthz,browse,order,sellout",
+        value_delimiter = ','
+    )]
+    scenarios: Vec<String>,
+    /// The events' ordering strategy (`sync`, `async`, `buckets`).
+    #[arg(long, default_value = "sync")]
+    strategy: String,
+    /// Buckets per product (default: the server's choice).
+    #[arg(long)]
+    buckets: Option<u32>,
+    /// Units of the `sellout` product.
+    #[arg(long, default_value_t = 5_000)]
+    sellout_stock: i64,
+    /// Print one JSON object per scenario instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What one scenario measured.
+#[derive(Debug, Default)]
+struct Report {
+    name: String,
+    requests: u64,
+    ok: u64,
+    rejected: u64,
+    errors: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+    note: String,
+}
+
+impl Report {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies_us.is_empty() {
+            return Duration::ZERO;
+        }
+        let index = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        Duration::from_micros(u64::from(self.latencies_us[index]))
+    }
+}
+
+/// What one request came to.
+enum Outcome {
+    Ok,
+    Rejected,
+    Error,
+}
+
+struct Bench {
+    args: Args,
+    http: reqwest::Client,
+    auth: JwtAuth,
+    admin: FlashSaleClient,
+}
+
+impl Bench {
+    fn buyer_token(&self, user: &str) -> String {
+        self.auth
+            .issue(user, Role::Buyer, Duration::from_hours(1))
+            .expect("signs")
+    }
+
+    /// Runs `request(n)` with `concurrency` in flight for `duration`.
+    async fn timed<F, Fut>(&self, name: &str, request: F) -> Report
+    where
+        F: Fn(u64) -> Fut + Sync,
+        Fut: Future<Output = Outcome>,
+    {
+        let deadline = Instant::now() + self.args.duration;
+        let counter = AtomicU64::new(0);
+        let started = Instant::now();
+        let results = futures::stream::iter(0..self.args.concurrency)
+            .map(|_| async {
+                let mut mine = Vec::new();
+                while Instant::now() < deadline {
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    let t0 = Instant::now();
+                    let outcome = request(n).await;
+                    mine.push((
+                        u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX),
+                        outcome,
+                    ));
+                }
+                mine
+            })
+            .buffer_unordered(self.args.concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        let elapsed = started.elapsed();
+        let mut report = Report {
+            name: name.to_owned(),
+            elapsed,
+            ..Report::default()
+        };
+        for (latency, outcome) in results.into_iter().flatten() {
+            report.requests += 1;
+            report.latencies_us.push(latency);
+            match outcome {
+                Outcome::Ok => report.ok += 1,
+                Outcome::Rejected => report.rejected += 1,
+                Outcome::Error => report.errors += 1,
+            }
+        }
+        report.latencies_us.sort_unstable();
+        report
+    }
+
+    async fn product(&self, stock: i64, tag: &str) -> anyhow::Result<i64> {
+        let now = chrono::Utc::now();
+        let strategy = match self.args.strategy.as_str() {
+            "async" => StrategyDto::Async,
+            "buckets" => StrategyDto::Buckets,
+            _ => StrategyDto::Sync,
+        };
+        let event = self
+            .admin
+            .create_event(&EventCreateCmd {
+                title: format!("bench {tag} {}", now.timestamp_millis()),
+                description: None,
+                starts_at: now - chrono::Duration::minutes(1),
+                ends_at: now + chrono::Duration::days(1),
+                strategy: Some(strategy),
+            })
+            .await
+            .context("creating the event (is the secret right?)")?;
+        let product = self
+            .admin
+            .create_product(
+                event.id,
+                &ProductCreateCmd {
+                    title: format!("bench {tag}"),
+                    description: None,
+                    original_price: 1_000,
+                    flash_price: 500,
+                    stock,
+                    per_user_limit: Some(1),
+                    bucket_count: self.args.buckets,
+                },
+            )
+            .await?;
+        self.admin.event_online(event.id).await?;
+        Ok(product.id)
+    }
+
+    async fn healthz(&self) -> Report {
+        let url = format!("{}/healthz", self.args.url);
+        self.timed("healthz", |_| {
+            let request = self.http.get(&url);
+            async move {
+                match request.send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        Outcome::Ok
+                    }
+                    _ => Outcome::Error,
+                }
+            }
+        })
+        .await
+    }
+
+    async fn browse(&self) -> anyhow::Result<Report> {
+        let id = self.product(1_000, "browse").await?;
+        let url = format!("{}/api/v1/products/{id}", self.args.url);
+        let token = self.buyer_token("browser");
+        Ok(self
+            .timed("browse", |_| {
+                let request = self.http.get(&url).bearer_auth(&token);
+                async move {
+                    match request.send().await {
+                        Ok(r) if r.status().is_success() => {
+                            let _ = r.bytes().await;
+                            Outcome::Ok
+                        }
+                        _ => Outcome::Error,
+                    }
+                }
+            })
+            .await)
+    }
+
+    async fn order(&self) -> anyhow::Result<Report> {
+        let id = self.product(10_000_000, "order").await?;
+        let run = chrono::Utc::now().timestamp_millis();
+        let mut report = self
+            .timed("order", |n| {
+                let token = self.buyer_token(&format!("o{run}-{n}"));
+                let request = self
+                    .http
+                    .post(format!("{}/api/v1/orders", self.args.url))
+                    .bearer_auth(token)
+                    .json(&OrderPlaceCmd {
+                        product_id: id,
+                        quantity: 1,
+                    });
+                async move { classify(request.send().await).await }
+            })
+            .await;
+        report.note = "one new buyer per request, plenty of stock".into();
+        Ok(report)
+    }
+
+    async fn sellout(&self) -> anyhow::Result<Report> {
+        let stock = self.args.sellout_stock;
+        let id = self.product(stock, "sellout").await?;
+        let run = chrono::Utc::now().timestamp_millis();
+        let sold = Arc::new(AtomicU64::new(0));
+        let sold_out_at = Arc::new(std::sync::Mutex::new(None::<Duration>));
+        let started = Instant::now();
+        let mut report = self
+            .timed("sellout", |n| {
+                let token = self.buyer_token(&format!("s{run}-{n}"));
+                let request = self
+                    .http
+                    .post(format!("{}/api/v1/orders", self.args.url))
+                    .bearer_auth(token)
+                    .json(&OrderPlaceCmd {
+                        product_id: id,
+                        quantity: 1,
+                    });
+                let (sold, sold_out_at) = (sold.clone(), sold_out_at.clone());
+                async move {
+                    let outcome = classify(request.send().await).await;
+                    if matches!(outcome, Outcome::Ok)
+                        && sold.fetch_add(1, Ordering::Relaxed) + 1 == stock as u64
+                    {
+                        *sold_out_at.lock().expect("lock") = Some(started.elapsed());
+                    }
+                    outcome
+                }
+            })
+            .await;
+        let sold = sold.load(Ordering::Relaxed);
+        let at = *sold_out_at.lock().expect("lock");
+        report.note = match at {
+            Some(at) => format!(
+                "{sold}/{stock} sold in {:.2}s; then {} sold-out answers",
+                at.as_secs_f64(),
+                report.rejected
+            ),
+            None => format!("{sold}/{stock} sold; not sold out within the run"),
+        };
+        anyhow::ensure!(sold <= stock as u64, "OVERSOLD: {sold} > {stock}");
+        Ok(report)
+    }
+}
+
+async fn classify(response: reqwest::Result<reqwest::Response>) -> Outcome {
+    match response {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let _ = r.bytes().await;
+            match status {
+                201 | 202 => Outcome::Ok,
+                409 | 429 => Outcome::Rejected,
+                _ => Outcome::Error,
+            }
+        }
+        Err(_) => Outcome::Error,
+    }
+}
+
+fn print_table(reports: &[Report]) {
+    let baseline = reports
+        .iter()
+        .find(|r| r.name == "healthz")
+        .map(Report::rps);
+    println!(
+        "{:<9} {:>9} {:>10} {:>8} {:>9} {:>9} {:>8} {:>8} {:>7}  note",
+        "scenario", "requests", "req/s", "vs /hz", "p50", "p99", "ok", "409/429", "errors"
+    );
+    for r in reports {
+        let ratio = baseline.map_or_else(|| "-".to_owned(), |b| format!("{:.2}", r.rps() / b));
+        println!(
+            "{:<9} {:>9} {:>10.0} {:>8} {:>9.2?} {:>9.2?} {:>8} {:>8} {:>7}  {}",
+            r.name,
+            r.requests,
+            r.rps(),
+            ratio,
+            r.percentile(0.5),
+            r.percentile(0.99),
+            r.ok,
+            r.rejected,
+            r.errors,
+            r.note
+        );
+    }
+}
+
+fn print_json(reports: &[Report]) {
+    let baseline = reports
+        .iter()
+        .find(|r| r.name == "healthz")
+        .map(Report::rps);
+    for r in reports {
+        println!(
+            "{}",
+            serde_json::json!({
+                "scenario": r.name,
+                "requests": r.requests,
+                "rps": r.rps(),
+                "ratio_to_healthz": baseline.map(|b| r.rps() / b),
+                "p50_ms": r.percentile(0.5).as_secs_f64() * 1e3,
+                "p99_ms": r.percentile(0.99).as_secs_f64() * 1e3,
+                "ok": r.ok,
+                "rejected": r.rejected,
+                "errors": r.errors,
+                "note": r.note,
+            })
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let secret = SecretString::from(
+        args.secret
+            .clone()
+            .unwrap_or_else(|| DEVELOPMENT_SECRET.to_owned()),
+    );
+    let auth = JwtAuth::new(&secret);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let admin = FlashSaleClient::with_http(http.clone(), args.url.clone()).with_token(auth.issue(
+        "bench-admin",
+        Role::Admin,
+        Duration::from_hours(1),
+    )?);
+    let bench = Bench {
+        args,
+        http,
+        auth,
+        admin,
+    };
+    let mut reports = Vec::new();
+    for scenario in bench.args.scenarios.clone() {
+        let report = match scenario.trim() {
+            "healthz" => bench.healthz().await,
+            "browse" => bench.browse().await?,
+            "order" => bench.order().await?,
+            "sellout" => bench.sellout().await?,
+            other => anyhow::bail!("unknown scenario {other}"),
+        };
+        eprintln!("{}: {:.0} req/s", report.name, report.rps());
+        reports.push(report);
+    }
+    if bench.args.json {
+        print_json(&reports);
+    } else {
+        print_table(&reports);
+    }
+    Ok(())
+}
