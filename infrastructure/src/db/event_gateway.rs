@@ -7,8 +7,7 @@ use flash_sale_domain::gateway::{EventGateway, GatewayError};
 use flash_sale_domain::page::{Page, PageRequest};
 use flash_sale_domain::text::{Description, Title};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, Unchanged,
+    ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, Set, Unchanged,
 };
 
 use super::entity::event;
@@ -94,23 +93,11 @@ impl EventGateway for SeaOrmEventGateway {
         if let Some(status) = status {
             query = query.filter(event::Column::Status.eq(status.as_str()));
         }
-        let total = query
-            .clone()
-            .count(self.db.connection())
+        self.db
+            .page(query.order_by_desc(event::Column::Id), page, |row| {
+                to_domain(&row)
+            })
             .await
-            .map_err(db_error)?;
-        let rows = query
-            .order_by_desc(event::Column::Id)
-            .offset(page.offset())
-            .limit(page.limit())
-            .all(self.db.connection())
-            .await
-            .map_err(db_error)?;
-        let items = rows
-            .into_iter()
-            .map(|row| to_domain(&row))
-            .collect::<Result<_, _>>()?;
-        Ok(Page { items, total })
     }
 
     #[tracing::instrument(skip_all, fields(event.id = event.id.0))]

@@ -174,6 +174,36 @@ impl Database {
         sea_orm::sea_query::Expr::cust(sql)
     }
 
+    /// One page of `query` (already filtered and ordered), converted by `convert`,
+    /// with the number of rows all pages hold.
+    pub(crate) async fn page<E, T>(
+        &self,
+        query: sea_orm::Select<E>,
+        page: flash_sale_domain::page::PageRequest,
+        convert: impl FnMut(E::Model) -> Result<T, flash_sale_domain::gateway::GatewayError>,
+    ) -> Result<flash_sale_domain::page::Page<T>, flash_sale_domain::gateway::GatewayError>
+    where
+        E: sea_orm::EntityTrait,
+        E::Model: Sync,
+    {
+        use sea_orm::{PaginatorTrait, QuerySelect};
+        let total = query
+            .clone()
+            .count(self.connection())
+            .await
+            .map_err(db_error)?;
+        let items = query
+            .offset(page.offset())
+            .limit(page.limit())
+            .all(self.connection())
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(convert)
+            .collect::<Result<_, _>>()?;
+        Ok(flash_sale_domain::page::Page { items, total })
+    }
+
     /// Answers when the database does.
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.conn.ping().await

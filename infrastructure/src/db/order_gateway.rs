@@ -18,8 +18,8 @@ use flash_sale_domain::product::{PerUserLimit, ProductId};
 use flash_sale_domain::{Strategy, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement,
 };
 
 use super::entity::{order, purchase_quota, stock_bucket};
@@ -278,23 +278,10 @@ impl SeaOrmOrderGateway {
         query: sea_orm::Select<order::Entity>,
         page: PageRequest,
     ) -> Result<Page<Order>, GatewayError> {
-        let total = query
-            .clone()
-            .count(self.db.connection())
-            .await
-            .map_err(db_error)?;
-        let items = query
+        let newest_first = query
             .order_by_desc(order::Column::CreatedAt)
-            .order_by_desc(order::Column::Id)
-            .offset(page.offset())
-            .limit(page.limit())
-            .all(self.db.connection())
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .map(to_domain)
-            .collect::<Result<_, _>>()?;
-        Ok(Page { items, total })
+            .order_by_desc(order::Column::Id);
+        self.db.page(newest_first, page, to_domain).await
     }
 }
 

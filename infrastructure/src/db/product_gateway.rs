@@ -353,24 +353,10 @@ impl ProductGateway for SeaOrmProductGateway {
         id: ProductId,
         page: PageRequest,
     ) -> Result<Page<LedgerEntry>, GatewayError> {
-        let query =
-            inventory_ledger::Entity::find().filter(inventory_ledger::Column::ProductId.eq(id.0));
-        let total = query
-            .clone()
-            .count(self.db.connection())
-            .await
-            .map_err(db_error)?;
-        let items = query
-            .order_by_asc(inventory_ledger::Column::Id)
-            .offset(page.offset())
-            .limit(page.limit())
-            .all(self.db.connection())
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .map(ledger_to_domain)
-            .collect::<Result<_, _>>()?;
-        Ok(Page { items, total })
+        let query = inventory_ledger::Entity::find()
+            .filter(inventory_ledger::Column::ProductId.eq(id.0))
+            .order_by_asc(inventory_ledger::Column::Id);
+        self.db.page(query, page, ledger_to_domain).await
     }
 
     #[tracing::instrument(skip_all, fields(product.id = id.0))]

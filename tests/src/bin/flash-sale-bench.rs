@@ -204,10 +204,13 @@ impl Bench {
         Ok(product.id)
     }
 
-    async fn healthz(&self) -> Report {
-        let url = format!("{}/healthz", self.args.url);
-        self.timed("healthz", |_| {
-            let request = self.http.get(&url);
+    /// GETs `url` (with `token`, if any) for the scenario's duration.
+    async fn get_ok(&self, name: &str, url: &str, token: Option<&str>) -> Report {
+        self.timed(name, |_| {
+            let mut request = self.http.get(url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
             async move {
                 match request.send().await {
                     Ok(r) if r.status().is_success() => {
@@ -221,24 +224,16 @@ impl Bench {
         .await
     }
 
+    async fn healthz(&self) -> Report {
+        self.get_ok("healthz", &format!("{}/healthz", self.args.url), None)
+            .await
+    }
+
     async fn browse(&self) -> anyhow::Result<Report> {
         let id = self.product(1_000, "browse").await?;
         let url = format!("{}/api/v1/products/{id}", self.args.url);
         let token = self.buyer_token("browser");
-        Ok(self
-            .timed("browse", |_| {
-                let request = self.http.get(&url).bearer_auth(&token);
-                async move {
-                    match request.send().await {
-                        Ok(r) if r.status().is_success() => {
-                            let _ = r.bytes().await;
-                            Outcome::Ok
-                        }
-                        _ => Outcome::Error,
-                    }
-                }
-            })
-            .await)
+        Ok(self.get_ok("browse", &url, Some(&token)).await)
     }
 
     async fn order(&self) -> anyhow::Result<Report> {
