@@ -1,6 +1,6 @@
-//! Cross-cutting layers: request metrics, and the envelope guard that turns any
-//! error answer the framework or a layer produced (405, 413, a panic, …) into the
-//! error envelope.
+//! Cross-cutting layers: request metrics; the envelope guard that turns any error
+//! answer the framework or a layer produced (405, 413, a panic, …) into the error
+//! envelope; and detaching writes from the client's connection.
 
 use std::time::Instant;
 
@@ -57,4 +57,80 @@ pub async fn envelope_guard(request: Request, next: Next) -> Response {
         parts.headers.insert(name.clone(), value.clone());
     }
     Response::from_parts(parts, Body::new(body))
+}
+
+/// Runs every state-changing request (anything but GET, HEAD, OPTIONS) in a task of
+/// its own, so that a client hanging up cannot stop a write half-way — between a
+/// stock reservation and its settlement, or a database commit and the stock ledger.
+pub async fn run_writes_to_completion(request: Request, next: Next) -> Response {
+    if request.method().is_safe() {
+        return next.run(request).await;
+    }
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "request task failed");
+            envelope_for_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::post;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn app(done: Arc<AtomicBool>, detached: bool) -> Router {
+        let router = Router::new().route(
+            "/write",
+            post(move || {
+                let done = done.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    done.store(true, Ordering::SeqCst);
+                }
+            }),
+        );
+        if detached {
+            router.layer(axum::middleware::from_fn(run_writes_to_completion))
+        } else {
+            router
+        }
+    }
+
+    async fn abandon_after_10ms(router: Router) {
+        let request = Request::post("/write")
+            .body(Body::empty())
+            .expect("request");
+        let abandoned =
+            tokio::time::timeout(Duration::from_millis(10), router.oneshot(request)).await;
+        assert!(abandoned.is_err(), "the caller gave up before the answer");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    #[tokio::test]
+    async fn a_write_finishes_even_when_its_caller_goes_away() {
+        let done = Arc::new(AtomicBool::new(false));
+        abandon_after_10ms(app(done.clone(), true)).await;
+        assert!(done.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn without_the_layer_an_abandoned_write_stops_half_way() {
+        let done = Arc::new(AtomicBool::new(false));
+        abandon_after_10ms(app(done.clone(), false)).await;
+        assert!(
+            !done.load(Ordering::SeqCst),
+            "the hazard the layer exists for"
+        );
+    }
 }

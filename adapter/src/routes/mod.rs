@@ -38,6 +38,9 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(ops::router())
         .fallback(async || ApiError::not_found("route"))
+        .layer(axum::middleware::from_fn(
+            middleware::run_writes_to_completion,
+        ))
         .layer(axum::middleware::from_fn(middleware::track_metrics))
         .layer(
             ServiceBuilder::new()

@@ -2,8 +2,9 @@
 //!
 //! Every strategy starts the same way: idempotency-key replay, sale checks from the
 //! catalogue cache, the per-user limit, the local sold-out flag. Then the event's
-//! [`OrderingStrategy`] takes over. The work after the checks runs in its own task so
-//! that a client hanging up mid-request cannot leave a reservation behind.
+//! [`OrderingStrategy`] takes over. Callers must let `execute` run to completion (the
+//! HTTP adapter runs every write in a task of its own): a reservation is settled by the
+//! same call that made it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -188,7 +189,7 @@ struct PlaceCore {
 
 /// `POST /orders`.
 pub struct PlaceOrderCmdExe {
-    core: Arc<PlaceCore>,
+    core: PlaceCore,
 }
 
 fn outcome_label(result: &Result<PlaceOrderOutcome, AppError>) -> &'static str {
@@ -220,14 +221,14 @@ impl PlaceOrderCmdExe {
     ) -> Self {
         let policy = catalogue.policy().clone();
         Self {
-            core: Arc::new(PlaceCore {
+            core: PlaceCore {
                 orders,
                 catalogue,
                 stock,
                 policy,
                 strategies,
                 key_locks: KeyLocks::default(),
-            }),
+            },
         }
     }
 
@@ -243,11 +244,7 @@ impl PlaceOrderCmdExe {
             product_id: ProductId(cmd.product_id),
             quantity: cmd.quantity,
         };
-        let user = caller.user_id.clone();
-        let core = self.core.clone();
-        tokio::spawn(async move { core.place(user, request, key).await })
-            .await
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("order task failed: {e}")))?
+        self.core.place(caller.user_id.clone(), request, key).await
     }
 }
 

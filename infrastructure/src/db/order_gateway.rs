@@ -285,6 +285,14 @@ impl SeaOrmOrderGateway {
     }
 }
 
+/// A unique violation on none of the named keys: the order id itself.
+fn is_primary_key_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    ) && duplicate_key(err).is_none()
+}
+
 /// Retries `attempt` while it fails with a deadlock or serialization failure.
 async fn with_retries<T, F, Fut>(mut attempt: F) -> Result<T, DbErr>
 where
@@ -310,6 +318,10 @@ impl OrderGateway for SeaOrmOrderGateway {
     async fn place(&self, order: &Order, limit: PerUserLimit) -> Result<(), GatewayError> {
         match with_retries(|| self.try_place(order, limit)).await {
             Ok(Placed::Done) => Ok(()),
+            // A retry after a commit whose answer was lost meets its own order: done.
+            Err(e) if is_primary_key_violation(&e) && self.find(&order.id).await?.is_some() => {
+                Ok(())
+            }
             Ok(Placed::SoldOut) => Err(GatewayError::rejected(OrderError::SoldOut)),
             Ok(Placed::OverLimit) => Err(GatewayError::rejected(OrderError::LimitExceeded {
                 limit: limit.get(),

@@ -34,6 +34,7 @@ crate::on_every_backend!(
     order_placements_over_the_per_buyer_rate_are_refused_with_retry_after,
     two_instances_expiring_the_same_orders_release_each_exactly_once,
     a_restarted_service_rebuilds_its_stock_ledger_from_the_database,
+    a_client_hanging_up_mid_write_does_not_stop_the_write,
 );
 
 fn cmd(product_id: i64, quantity: u32) -> OrderPlaceCmd {
@@ -235,6 +236,63 @@ async fn a_thousand_buyers_never_oversell_pass_their_limit_or_double_order(backe
     let inventory = t.admin.inventory(p.id).await.expect("inventory");
     assert!(inventory.consistent, "{inventory:?}");
     t.stop().await;
+}
+
+/// Delays `release` (cancel, expiry) so a client can give up in the middle of it.
+struct SlowRelease {
+    inner: Arc<dyn OrderGateway>,
+}
+
+#[async_trait]
+impl OrderGateway for SlowRelease {
+    async fn place(&self, order: &Order, limit: PerUserLimit) -> Result<(), GatewayError> {
+        self.inner.place(order, limit).await
+    }
+    async fn find(&self, id: &OrderId) -> Result<Option<Order>, GatewayError> {
+        self.inner.find(id).await
+    }
+    async fn find_by_idempotency_key(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Order>, GatewayError> {
+        self.inner.find_by_idempotency_key(user, key).await
+    }
+    async fn list_for_user(
+        &self,
+        user: &UserId,
+        page: PageRequest,
+    ) -> Result<Page<Order>, GatewayError> {
+        self.inner.list_for_user(user, page).await
+    }
+    async fn list(
+        &self,
+        filter: OrderFilter,
+        page: PageRequest,
+    ) -> Result<Page<Order>, GatewayError> {
+        self.inner.list(filter, page).await
+    }
+    async fn pay(&self, order: &Order) -> Result<(), GatewayError> {
+        self.inner.pay(order).await
+    }
+    async fn release(
+        &self,
+        order: &Order,
+        release: Release,
+        now: DateTime<Utc>,
+    ) -> Result<bool, GatewayError> {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        self.inner.release(order, release, now).await
+    }
+    async fn expired(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Order>, GatewayError> {
+        self.inner.expired(now, limit).await
+    }
+    async fn held(&self, product_id: ProductId) -> Result<i64, GatewayError> {
+        self.inner.held(product_id).await
+    }
+    async fn quotas(&self, product_id: ProductId) -> Result<Vec<(UserId, u32)>, GatewayError> {
+        self.inner.quotas(product_id).await
+    }
 }
 
 /// An order gateway whose `place` fails while `failing` is set — after the stock
@@ -1023,5 +1081,57 @@ async fn a_restarted_service_rebuilds_its_stock_ledger_from_the_database(backend
         ErrorCode::SoldOut,
     );
     t.snapshot(p.id).await.assert_invariants(2);
+    t.stop().await;
+}
+
+/// Behavioural guard: the write a client abandoned completes. (The mechanism, a task
+/// per write, is unit-tested in the adapter; hyper's HTTP/1 server does not cancel
+/// handlers on disconnect today, but HTTP/2 resets and shutdown timeouts would.)
+async fn a_client_hanging_up_mid_write_does_not_stop_the_write(backend: Backend) {
+    let t = TestApp::spawn_hooked(
+        backend,
+        |_| {},
+        Box::new(|ports| {
+            ports.orders = Arc::new(SlowRelease {
+                inner: ports.orders.clone(),
+            });
+        }),
+    )
+    .await;
+    let (_, p) = online_product(&t.admin, 3, 3).await;
+    let uma = t.buyer("uma");
+    let order = created(uma.place_order(&cmd(p.id, 3), None).await.expect("order"));
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(50))
+        .build()
+        .expect("client");
+    let gave_up = FlashSaleClient::with_http(impatient, t.anon.base_url().to_owned())
+        .with_token(t.token("uma", flash_sale_app::Role::Buyer))
+        .cancel(&order.id)
+        .await;
+    assert!(
+        matches!(gave_up, Err(ClientError::Transport(_))),
+        "{gave_up:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    assert_eq!(
+        uma.order(&order.id).await.expect("order").status,
+        OrderStatusDto::Cancelled
+    );
+    let inventory = t.admin.inventory(p.id).await.expect("inventory");
+    assert_eq!(
+        (inventory.cache_available, inventory.in_flight),
+        (3, 0),
+        "{inventory:?}"
+    );
+    assert!(inventory.consistent);
+    let reconcile = t
+        .admin
+        .reconcile(p.id)
+        .await
+        .expect("nothing is left half-way");
+    assert_eq!((reconcile.drift_before, reconcile.consistent), (0, true));
+    t.snapshot(p.id).await.assert_invariants(3);
     t.stop().await;
 }
