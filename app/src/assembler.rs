@@ -154,3 +154,45 @@ pub fn order_dto(order: &flash_sale_domain::order::Order) -> wire::OrderDto {
         transaction_id: order.transaction_id.as_ref().map(|t| t.as_str().to_owned()),
     }
 }
+
+/// An event back from its wire form (the shared cache stores DTOs); `None` when a
+/// field no longer passes the domain's rules.
+pub fn event_from_dto(dto: &wire::EventDto) -> Option<Event> {
+    use flash_sale_domain::event::{EventId, SaleWindow};
+    use flash_sale_domain::text::{Description, Title};
+    Some(Event {
+        id: EventId(dto.id),
+        title: Title::parse("title", &dto.title).ok()?,
+        description: Description::parse("description", &dto.description).ok()?,
+        window: SaleWindow::new(dto.starts_at, dto.ends_at, "ends_at").ok()?,
+        strategy: dto.strategy.map(strategy),
+        status: event_status(dto.status),
+        created_at: dto.created_at,
+        updated_at: dto.updated_at,
+    })
+}
+
+/// A product and its available units back from their wire form; `None` when a field
+/// no longer passes the domain's rules.
+pub fn product_from_dto(dto: &wire::ProductDto) -> Option<(Product, i64)> {
+    use flash_sale_domain::event::EventId;
+    use flash_sale_domain::product::{BucketCount, PerUserLimit, Pricing, ProductId};
+    use flash_sale_domain::text::{Description, Title};
+    let product = Product {
+        id: ProductId(dto.id),
+        event_id: EventId(dto.event_id),
+        title: Title::parse("title", &dto.title).ok()?,
+        description: Description::parse("description", &dto.description).ok()?,
+        pricing: Pricing::new(dto.original_price, dto.flash_price).ok()?,
+        stock_total: dto.stock_total,
+        per_user_limit: PerUserLimit::new(dto.per_user_limit).ok()?,
+        bucket_count: BucketCount::new("bucket_count", dto.bucket_count).ok()?,
+        status: match dto.status {
+            wire::ProductStatusDto::Online => ProductStatus::Online,
+            wire::ProductStatusDto::Offline => ProductStatus::Offline,
+        },
+        created_at: dto.created_at,
+        updated_at: dto.updated_at,
+    };
+    Some((product, dto.stock_available))
+}

@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flash_sale_domain::Strategy;
-use flash_sale_domain::gateway::{Clock, EventGateway, OrderGateway, ProductGateway, StockLedger};
+use flash_sale_domain::gateway::{
+    Clock, EventGateway, LockGateway, Notice, NoticeBus, OrderGateway, ProductGateway, SharedCache,
+    StockLedger,
+};
 
-use crate::catalogue::{CatalogueService, CatalogueSettings};
+use crate::catalogue::{CacheBackends, CatalogueService, CatalogueSettings};
 use crate::event::{
     AdminViews, EventCreateCmdExe, EventGetQryExe, EventListQryExe, EventStatusCmdExe,
     EventUpdateCmdExe,
@@ -35,6 +38,12 @@ pub struct Ports {
     pub orders: Arc<dyn OrderGateway>,
     /// The hot-path stock and quota view.
     pub stock: Arc<dyn StockLedger>,
+    /// Named locks (in process, or across instances).
+    pub locks: Arc<dyn LockGateway>,
+    /// The shared cache level; `None` in embedded mode.
+    pub shared_cache: Option<Arc<dyn SharedCache>>,
+    /// Cross-instance notices; `None` in embedded mode.
+    pub bus: Option<Arc<dyn NoticeBus>>,
     /// The time.
     pub clock: Arc<dyn Clock>,
 }
@@ -108,6 +117,15 @@ pub struct Executors {
 }
 
 impl Executors {
+    /// Acts on a notice from any instance (this one included): drops local cache
+    /// entries and sold-out flags.
+    pub async fn apply_notice(&self, notice: Notice) {
+        match notice {
+            Notice::SoldOutCleared(product) => self.stock.forget_sold_out(product),
+            other => self.catalogue.forget(other).await,
+        }
+    }
+
     /// Builds every executor over `ports`.
     pub fn new(ports: &Ports, settings: &Settings, policy: Arc<OrderingPolicy>) -> Self {
         let catalogue = Arc::new(CatalogueService::new(
@@ -115,12 +133,19 @@ impl Executors {
             ports.products.clone(),
             ports.clock.clone(),
             policy.clone(),
+            CacheBackends {
+                shared: ports.shared_cache.clone(),
+                locks: ports.locks.clone(),
+                bus: ports.bus.clone(),
+            },
             &settings.catalogue,
         ));
         let stock = Arc::new(StockService::new(
             ports.stock.clone(),
             ports.products.clone(),
             ports.orders.clone(),
+            ports.locks.clone(),
+            ports.bus.clone(),
         ));
         let sync: Arc<dyn OrderingStrategy> = Arc::new(SyncOrdering::new(
             ports.orders.clone(),

@@ -15,8 +15,8 @@ use flash_sale_client::{BucketInventoryDto, InventoryDto};
 use flash_sale_domain::DomainError;
 use flash_sale_domain::UserId;
 use flash_sale_domain::gateway::{
-    GatewayError, LedgerView, OrderGateway, ProductGateway, Release, Reservation, ReserveRequest,
-    Settlement, StockLedger,
+    GatewayError, LedgerView, LockGateway, Notice, NoticeBus, OrderGateway, ProductGateway,
+    Release, Reservation, ReserveRequest, Settlement, StockLedger,
 };
 use flash_sale_domain::order::Order;
 use flash_sale_domain::product::{ProductError, ProductId};
@@ -30,11 +30,16 @@ const SUSPEND_PATIENCE: Duration = Duration::from_secs(2);
 /// How long a reload waits for operations in progress to finish.
 const RELOAD_WAIT: Duration = Duration::from_secs(3);
 
+/// How long a loader may hold a product's load lock.
+const LOAD_LOCK_TTL: Duration = Duration::from_secs(10);
+
 /// The stock ledger as the use cases see it.
 pub struct StockService {
     ledger: Arc<dyn StockLedger>,
     products: Arc<dyn ProductGateway>,
     orders: Arc<dyn OrderGateway>,
+    locks: Arc<dyn LockGateway>,
+    bus: Option<Arc<dyn NoticeBus>>,
     loader: Mutex<()>,
     sold_out: moka::sync::Cache<ProductId, ()>,
 }
@@ -56,11 +61,15 @@ impl StockService {
         ledger: Arc<dyn StockLedger>,
         products: Arc<dyn ProductGateway>,
         orders: Arc<dyn OrderGateway>,
+        locks: Arc<dyn LockGateway>,
+        bus: Option<Arc<dyn NoticeBus>>,
     ) -> Self {
         Self {
             ledger,
             products,
             orders,
+            locks,
+            bus,
             loader: Mutex::new(()),
             sold_out: moka::sync::Cache::builder()
                 .name("stock.sold_out")
@@ -70,16 +79,51 @@ impl StockService {
         }
     }
 
-    /// Loads the product into the ledger from the database unless it is there.
+    /// Loads the product into the ledger from the database unless it is there: one
+    /// loader per process, and across instances under the product's load lock — a
+    /// missing product is rebuilt, never taken for sold out or for endless.
     pub async fn ensure_loaded(&self, product_id: ProductId) -> Result<(), AppError> {
-        if self.ledger.view(product_id).await?.is_some() {
+        if self.ledger.is_loaded(product_id).await? {
             return Ok(());
         }
         let _one_loader = self.loader.lock().await;
-        if self.ledger.view(product_id).await?.is_some() {
+        if self.ledger.is_loaded(product_id).await? {
             return Ok(());
         }
-        self.load_from_database(product_id).await
+        let lease = self.load_lock(product_id).await?;
+        let result = if self.ledger.is_loaded(product_id).await? {
+            Ok(())
+        } else {
+            self.load_from_database(product_id).await
+        };
+        self.unlock(&lease).await;
+        result
+    }
+
+    /// Takes the product's load lock, waiting up to [`SUSPEND_PATIENCE`].
+    async fn load_lock(
+        &self,
+        product_id: ProductId,
+    ) -> Result<flash_sale_domain::gateway::LockLease, AppError> {
+        let name = format!("stock-load:{}", product_id.0);
+        let deadline = tokio::time::Instant::now() + SUSPEND_PATIENCE;
+        loop {
+            if let Some(lease) = self.locks.try_acquire(&name, LOAD_LOCK_TTL).await? {
+                return Ok(lease);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(AppError::Unavailable(
+                    "another instance is loading the stock; try again".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn unlock(&self, lease: &flash_sale_domain::gateway::LockLease) {
+        if let Err(e) = self.locks.release(lease).await {
+            tracing::debug!(error = %e, "lock release failed; it expires");
+        }
     }
 
     async fn load_from_database(&self, product_id: ProductId) -> Result<(), AppError> {
@@ -113,8 +157,18 @@ impl StockService {
         self.sold_out.contains_key(&product_id)
     }
 
-    /// Units came back: the product sells again.
-    pub fn clear_sold_out(&self, product_id: ProductId) {
+    /// Units came back: the product sells again, here and on every instance.
+    pub async fn clear_sold_out(&self, product_id: ProductId) {
+        self.forget_sold_out(product_id);
+        if let Some(bus) = &self.bus
+            && let Err(e) = bus.publish(Notice::SoldOutCleared(product_id)).await
+        {
+            tracing::warn!(error = %e, "could not broadcast that units came back; other instances' flags expire");
+        }
+    }
+
+    /// Drops this instance's sold-out flag (on a notice from any instance).
+    pub fn forget_sold_out(&self, product_id: ProductId) {
         self.sold_out.invalidate(&product_id);
     }
 
@@ -144,6 +198,7 @@ impl StockService {
     pub async fn settle(
         &self,
         product_id: ProductId,
+        token: &str,
         bucket_no: u32,
         quantity: u32,
         settlement: Settlement<'_>,
@@ -151,22 +206,22 @@ impl StockService {
         let released = matches!(settlement, Settlement::Released(_));
         if let Err(e) = self
             .ledger
-            .settle(product_id, bucket_no, quantity, settlement)
+            .settle(product_id, token, bucket_no, quantity, settlement)
             .await
         {
             tracing::error!(product.id = product_id.0, error = %e, "could not settle a reservation; reconcile will repair it");
         }
         if released {
-            self.clear_sold_out(product_id);
+            self.clear_sold_out(product_id).await;
         }
     }
 
     /// Announces a return, loading the product first and waiting while it is
     /// suspended.
-    async fn begin_return(&self, product_id: ProductId) -> Result<(), AppError> {
+    async fn begin_return(&self, product_id: ProductId, token: &str) -> Result<(), AppError> {
         let deadline = tokio::time::Instant::now() + SUSPEND_PATIENCE;
         loop {
-            match self.ledger.begin_return(product_id).await {
+            match self.ledger.begin_return(product_id, token).await {
                 Ok(true) => return Ok(()),
                 Ok(false) => self.ensure_loaded(product_id).await?,
                 Err(e) if suspended(&e) => {
@@ -183,14 +238,19 @@ impl StockService {
     async fn finish_return(
         &self,
         product_id: ProductId,
+        token: &str,
         deltas: &[BucketDelta],
         quota: Option<(&UserId, u32)>,
     ) {
-        if let Err(e) = self.ledger.finish_return(product_id, deltas, quota).await {
+        if let Err(e) = self
+            .ledger
+            .finish_return(product_id, token, deltas, quota)
+            .await
+        {
             tracing::error!(product.id = product_id.0, error = %e, "could not finish a return; reconcile will repair it");
         }
         if deltas.iter().any(|d| d.delta > 0) {
-            self.clear_sold_out(product_id);
+            self.clear_sold_out(product_id).await;
         }
     }
 
@@ -202,7 +262,8 @@ impl StockService {
         release: Release,
         now: DateTime<Utc>,
     ) -> Result<bool, AppError> {
-        self.begin_return(order.product_id).await?;
+        let token = format!("release:{}", order.id);
+        self.begin_return(order.product_id, &token).await?;
         let result = self.orders.release(order, release, now).await;
         if matches!(result, Ok(true)) {
             let back = [BucketDelta {
@@ -211,12 +272,14 @@ impl StockService {
             }];
             self.finish_return(
                 order.product_id,
+                &token,
                 &back,
                 Some((&order.user_id, order.quantity)),
             )
             .await;
         } else {
-            self.finish_return(order.product_id, &[], None).await;
+            self.finish_return(order.product_id, &token, &[], None)
+                .await;
         }
         Ok(result?)
     }
@@ -228,10 +291,11 @@ impl StockService {
         plan: &[BucketDelta],
         write: impl Future<Output = Result<T, AppError>>,
     ) -> Result<T, AppError> {
-        self.begin_return(product_id).await?;
+        let token = format!("stock:{}", uuid::Uuid::now_v7());
+        self.begin_return(product_id, &token).await?;
         let result = write.await;
         let applied: &[BucketDelta] = if result.is_ok() { plan } else { &[] };
-        self.finish_return(product_id, applied, None).await;
+        self.finish_return(product_id, &token, applied, None).await;
         result
     }
 
@@ -244,15 +308,16 @@ impl StockService {
         plan: &[BucketDelta],
         write: impl Future<Output = Result<T, AppError>>,
     ) -> Result<Option<T>, AppError> {
-        self.begin_return(product_id).await?;
+        let token = format!("stock:{}", uuid::Uuid::now_v7());
+        self.begin_return(product_id, &token).await?;
         match self.ledger.take(product_id, plan).await {
             Ok(true) => {}
             Ok(false) => {
-                self.finish_return(product_id, &[], None).await;
+                self.finish_return(product_id, &token, &[], None).await;
                 return Ok(None);
             }
             Err(e) => {
-                self.finish_return(product_id, &[], None).await;
+                self.finish_return(product_id, &token, &[], None).await;
                 return Err(e.into());
             }
         }
@@ -267,7 +332,8 @@ impl StockService {
                 })
                 .collect()
         };
-        self.finish_return(product_id, &give_back, None).await;
+        self.finish_return(product_id, &token, &give_back, None)
+            .await;
         result.map(Some)
     }
 
@@ -324,6 +390,13 @@ impl StockService {
     /// suspended and idle. Returns the drift found before (ledger + in flight − DB).
     pub async fn reload(&self, product_id: ProductId) -> Result<i64, AppError> {
         self.ensure_loaded(product_id).await?;
+        let lease = self.load_lock(product_id).await?;
+        let result = self.reload_locked(product_id).await;
+        self.unlock(&lease).await;
+        result
+    }
+
+    async fn reload_locked(&self, product_id: ProductId) -> Result<i64, AppError> {
         if !self.ledger.suspend(product_id, RELOAD_WAIT).await? {
             self.ledger.resume(product_id).await?;
             return Err(AppError::Unavailable(
@@ -345,7 +418,7 @@ impl StockService {
         }
         .await;
         self.ledger.resume(product_id).await?;
-        self.clear_sold_out(product_id);
+        self.clear_sold_out(product_id).await;
         if let Ok(drift) = result
             && drift != 0
         {

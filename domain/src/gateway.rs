@@ -288,6 +288,9 @@ pub struct ReserveRequest<'a> {
     pub quantity: u32,
     /// The per-user limit in force.
     pub limit: u32,
+    /// Names the reservation (the order or placement id): settling it twice, or
+    /// reserving twice with it, changes nothing the second time.
+    pub token: &'a str,
 }
 
 /// What a reservation did.
@@ -358,17 +361,19 @@ pub trait StockLedger: Send + Sync {
     async fn settle(
         &self,
         product_id: ProductId,
+        token: &str,
         bucket_no: u32,
         quantity: u32,
         settlement: Settlement<'_>,
     ) -> Result<(), GatewayError>;
 
-    /// Announces a return of units (cancel, expiry, stock change) about to be written
-    /// to the database. `Ok(false)` when the product is not loaded (nothing to do).
+    /// Announces a return of units (cancel, expiry, stock change), named by `token`,
+    /// about to be written to the database. `Ok(false)` when the product is not loaded
+    /// (nothing to do).
     ///
     /// # Errors
     /// `Rejected(Suspended)` while the product is suspended; `Unavailable`.
-    async fn begin_return(&self, product_id: ProductId) -> Result<bool, GatewayError>;
+    async fn begin_return(&self, product_id: ProductId, token: &str) -> Result<bool, GatewayError>;
 
     /// Ends an announced return: applies `deltas` to the buckets (and gives `quota`
     /// units back to the buyer, when set) if the database write committed, or nothing
@@ -379,6 +384,7 @@ pub trait StockLedger: Send + Sync {
     async fn finish_return(
         &self,
         product_id: ProductId,
+        token: &str,
         deltas: &[BucketDelta],
         quota: Option<(&UserId, u32)>,
     ) -> Result<(), GatewayError>;
@@ -407,6 +413,12 @@ pub trait StockLedger: Send + Sync {
         quotas: &[(UserId, u32)],
     ) -> Result<(), GatewayError>;
 
+    /// Whether the product is loaded (cheaper than [`StockLedger::view`]).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn is_loaded(&self, product_id: ProductId) -> Result<bool, GatewayError>;
+
     /// The product's state, or `None` when it is not loaded.
     ///
     /// # Errors
@@ -430,4 +442,87 @@ pub trait StockLedger: Send + Sync {
     /// # Errors
     /// `Unavailable`.
     async fn resume(&self, product_id: ProductId) -> Result<(), GatewayError>;
+}
+
+/// A held lock: released by its owner only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockLease {
+    /// The lock's name.
+    pub name: String,
+    /// The owner's secret token.
+    pub token: String,
+}
+
+/// Named locks with a time to live: in process, or across instances (Redis).
+#[async_trait]
+pub trait LockGateway: Send + Sync {
+    /// Takes `name` for `ttl` unless someone holds it.
+    ///
+    /// # Errors
+    /// `Unavailable` when the lock service cannot be reached.
+    async fn try_acquire(
+        &self,
+        name: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<LockLease>, GatewayError>;
+
+    /// Lets go of `lease` if it is still held by it (compare-and-delete).
+    ///
+    /// # Errors
+    /// `Unavailable`; the lock then expires on its own.
+    async fn release(&self, lease: &LockLease) -> Result<(), GatewayError>;
+}
+
+/// The second level of the read cache, shared by every instance (Redis): text values
+/// with a time to live.
+#[async_trait]
+pub trait SharedCache: Send + Sync {
+    /// The value under `key`, if any.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn get(&self, key: &str) -> Result<Option<String>, GatewayError>;
+
+    /// Stores `value` under `key` for `ttl`.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn put(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(), GatewayError>;
+
+    /// Forgets `keys`.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn delete(&self, keys: &[String]) -> Result<(), GatewayError>;
+}
+
+/// A notice every instance acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Drop what is cached about this event.
+    Event(EventId),
+    /// Drop what is cached about this product (and its event's product list).
+    Product {
+        /// The product.
+        id: ProductId,
+        /// Its event.
+        event_id: EventId,
+    },
+    /// Units came back: the product sells again.
+    SoldOutCleared(ProductId),
+}
+
+/// Broadcasts notices to every instance (Redis pub/sub).
+#[async_trait]
+pub trait NoticeBus: Send + Sync {
+    /// Sends `notice` to every subscribed instance, this one included.
+    ///
+    /// # Errors
+    /// `Unavailable`; caches then catch up when their entries expire.
+    async fn publish(&self, notice: Notice) -> Result<(), GatewayError>;
 }

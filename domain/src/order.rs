@@ -254,6 +254,8 @@ pub struct Order {
 /// Everything needed to place an order; the price is the server's, never the client's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOrder {
+    /// Its id, chosen before the reservation so that it can name it.
+    pub id: OrderId,
     /// The buyer.
     pub user_id: UserId,
     /// The event.
@@ -284,7 +286,7 @@ impl Order {
             .checked_mul(i64::from(new.request.quantity))
             .ok_or_else(|| ValidationErrors::single("quantity", "is too large"))?;
         Ok(Self {
-            id: OrderId::generate(),
+            id: new.id,
             user_id: new.user_id,
             event_id: new.event_id,
             product_id: new.request.product_id,
@@ -377,6 +379,7 @@ mod tests {
 
     fn order() -> Order {
         Order::place(NewOrder {
+            id: OrderId::generate(),
             user_id: UserId::parse("alice").expect("valid"),
             event_id: EventId(1),
             request: OrderRequest {

@@ -15,7 +15,7 @@ use flash_sale_infrastructure::clock::SystemClock;
 use flash_sale_infrastructure::db::{
     Database, DatabaseProbe, SeaOrmEventGateway, SeaOrmOrderGateway, SeaOrmProductGateway,
 };
-use flash_sale_infrastructure::embedded::EmbeddedStockLedger;
+use flash_sale_infrastructure::embedded::{EmbeddedLocks, EmbeddedStockLedger};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -105,6 +105,9 @@ pub async fn launch_with(
         products: Arc::new(SeaOrmProductGateway::new(db.clone())),
         orders: Arc::new(SeaOrmOrderGateway::new(db.clone())),
         stock: Arc::new(EmbeddedStockLedger::new()),
+        locks: Arc::new(EmbeddedLocks::new()),
+        shared_cache: None,
+        bus: None,
         clock: Arc::new(SystemClock),
     };
     hook(&mut ports);

@@ -16,7 +16,9 @@ use flash_sale_domain::event::Event;
 use flash_sale_domain::gateway::{
     Clock, GatewayError, OrderGateway, Reservation, ReserveRequest, Settlement,
 };
-use flash_sale_domain::order::{IdempotencyKey, NewOrder, Order, OrderError, OrderRequest};
+use flash_sale_domain::order::{
+    IdempotencyKey, NewOrder, Order, OrderError, OrderId, OrderRequest,
+};
 use flash_sale_domain::product::{Product, ProductId};
 use flash_sale_domain::{Strategy, UserId};
 
@@ -106,6 +108,7 @@ impl OrderingStrategy for SyncOrdering {
     #[tracing::instrument(skip_all, fields(product.id = ctx.product.id.0, order.quantity = ctx.request.quantity))]
     async fn place(&self, ctx: PlaceContext<'_>) -> Result<PlaceOrderOutcome, AppError> {
         let limit = ctx.product.per_user_limit;
+        let id = OrderId::generate();
         let reservation = self
             .stock
             .reserve(ReserveRequest {
@@ -113,6 +116,7 @@ impl OrderingStrategy for SyncOrdering {
                 user_id: ctx.user,
                 quantity: ctx.request.quantity,
                 limit: limit.get(),
+                token: id.as_str(),
             })
             .await?;
         let bucket_no = match reservation {
@@ -128,10 +132,16 @@ impl OrderingStrategy for SyncOrdering {
             }
         };
         let settle = |settlement| {
-            self.stock
-                .settle(ctx.product.id, bucket_no, ctx.request.quantity, settlement)
+            self.stock.settle(
+                ctx.product.id,
+                id.as_str(),
+                bucket_no,
+                ctx.request.quantity,
+                settlement,
+            )
         };
         let order = match Order::place(NewOrder {
+            id: id.clone(),
             user_id: ctx.user.clone(),
             event_id: ctx.event.id,
             request: ctx.request,

@@ -6,6 +6,9 @@
 //! shard lock while it checks the quota and swaps the stock, so stock and quota move
 //! together; different buyers never wait for each other unless they share a shard.
 //!
+//! Tokens naming reservations and returns are not needed here: in one process every
+//! settlement and return is applied exactly once by the code that made it.
+//!
 //! A per-product read-write lock is taken for reading by every operation and for
 //! writing only to replace the state (loading, reconcile), which happens while the
 //! product is suspended and idle.
@@ -176,6 +179,7 @@ impl StockLedger for EmbeddedStockLedger {
     async fn settle(
         &self,
         product_id: ProductId,
+        _token: &str,
         bucket_no: u32,
         quantity: u32,
         settlement: Settlement<'_>,
@@ -198,7 +202,11 @@ impl StockLedger for EmbeddedStockLedger {
         Ok(())
     }
 
-    async fn begin_return(&self, product_id: ProductId) -> Result<bool, GatewayError> {
+    async fn begin_return(
+        &self,
+        product_id: ProductId,
+        _token: &str,
+    ) -> Result<bool, GatewayError> {
         let Some(stock) = self.product(product_id) else {
             return Ok(false);
         };
@@ -213,6 +221,7 @@ impl StockLedger for EmbeddedStockLedger {
     async fn finish_return(
         &self,
         product_id: ProductId,
+        _token: &str,
         deltas: &[BucketDelta],
         quota: Option<(&UserId, u32)>,
     ) -> Result<(), GatewayError> {
@@ -293,6 +302,10 @@ impl StockLedger for EmbeddedStockLedger {
         Ok(())
     }
 
+    async fn is_loaded(&self, product_id: ProductId) -> Result<bool, GatewayError> {
+        Ok(self.product(product_id).is_some())
+    }
+
     async fn view(&self, product_id: ProductId) -> Result<Option<LedgerView>, GatewayError> {
         Ok(self.product(product_id).map(|stock| {
             let state = stock.read();
@@ -368,6 +381,7 @@ mod tests {
             user_id: user,
             quantity,
             limit,
+            token: "t",
         }
     }
 
@@ -453,11 +467,11 @@ mod tests {
             .expect("loaded");
         assert_eq!((view.available[0], view.in_flight[0]), (2, 3));
         ledger
-            .settle(ProductId(1), 0, 2, Settlement::Committed)
+            .settle(ProductId(1), "t", 0, 2, Settlement::Committed)
             .await
             .expect("settles");
         ledger
-            .settle(ProductId(1), 0, 1, Settlement::Released(&bob))
+            .settle(ProductId(1), "t", 0, 1, Settlement::Released(&bob))
             .await
             .expect("settles");
         let view = ledger
@@ -528,9 +542,9 @@ mod tests {
             ledger.reserve(request(&alice, 1, 5)).await.ok(),
             Some(Reservation::Suspended)
         );
-        assert!(ledger.begin_return(ProductId(1)).await.is_err());
+        assert!(ledger.begin_return(ProductId(1), "r").await.is_err());
         ledger
-            .settle(ProductId(1), 0, 1, Settlement::Committed)
+            .settle(ProductId(1), "t", 0, 1, Settlement::Committed)
             .await
             .expect("settles");
         assert!(

@@ -1,24 +1,36 @@
-//! The buyer's catalogue: events and products read through a bounded in-process
-//! cache (moka) in front of the database.
+//! The buyer's catalogue: events and products read through two cache levels in front
+//! of the database — a bounded in-process cache (moka, a few seconds) and, when
+//! configured, a cache shared by every instance (Redis, a minute with jitter).
 //!
-//! Misses for one key are coalesced, so a thousand buyers asking for the same cold
-//! product cause one load; unknown ids are cached as `None` for a shorter time, so
-//! probing unknown ids does not reach the database either. Admin writes invalidate the
-//! entries they touch at once. Each lookup counts in
-//! `flash_sale_cache_lookups_total{layer}`: `local` (answered from the cache), `null`
-//! (a cached "does not exist"), or `db` (a query was made).
+//! - **Breakdown**: misses for one key are coalesced in process, and across instances
+//!   one loader rebuilds the shared entry under a lock while the others wait briefly
+//!   for it; nobody stampedes the database.
+//! - **Penetration**: unknown ids are cached as "does not exist" for a shorter time,
+//!   at both levels.
+//! - **Invalidation**: admin writes drop the entries they touch at once, delete the
+//!   shared entry and broadcast a notice so every instance drops its local copy.
+//!
+//! Each lookup counts in `flash_sale_cache_lookups_total{layer}`: `local`, `redis`,
+//! `null` (a cached "does not exist"), or `db` (a query was made).
+
+mod shared;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flash_sale_client::{EventDetailDto, EventDto, PageDto, PageQry, ProductDto};
 use flash_sale_domain::event::{Event, EventId, EventStatus};
-use flash_sale_domain::gateway::{Clock, EventGateway, GatewayError, ProductGateway};
+use flash_sale_domain::gateway::{
+    Clock, EventGateway, GatewayError, LockGateway, Notice, NoticeBus, ProductGateway, SharedCache,
+};
 use flash_sale_domain::page::Page;
 use flash_sale_domain::product::{Product, ProductId};
 use metrics::Counter;
 use moka::Expiry;
 use moka::future::Cache;
+
+pub use shared::Layer;
+use shared::SharedLevel;
 
 use crate::assembler;
 use crate::error::AppError;
@@ -27,11 +39,17 @@ use crate::policy::OrderingPolicy;
 /// Sizes and lifetimes of the catalogue cache.
 #[derive(Debug, Clone)]
 pub struct CatalogueSettings {
-    /// How long a found entry is served before it is reloaded.
+    /// How long the in-process level serves a found entry.
     pub local_ttl: Duration,
-    /// How long "does not exist" is remembered.
+    /// How long "does not exist" is remembered (both levels).
     pub null_ttl: Duration,
-    /// Most entries per kind.
+    /// How long the shared level keeps a found entry (plus up to 20% jitter).
+    pub shared_ttl: Duration,
+    /// How long a loader may hold the rebuild lock of one key.
+    pub lock_ttl: Duration,
+    /// How long the others wait for that loader before querying themselves.
+    pub lock_wait: Duration,
+    /// Most entries per kind, in process.
     pub capacity: u64,
 }
 
@@ -40,6 +58,9 @@ impl Default for CatalogueSettings {
         Self {
             local_ttl: Duration::from_secs(2),
             null_ttl: Duration::from_secs(1),
+            shared_ttl: Duration::from_mins(1),
+            lock_ttl: Duration::from_secs(2),
+            lock_wait: Duration::from_millis(500),
             capacity: 100_000,
         }
     }
@@ -72,6 +93,7 @@ impl<K, T> Expiry<K, Option<T>> for NullAwareExpiry {
 
 struct LookupCounters {
     local: Counter,
+    redis: Counter,
     null: Counter,
     db: Counter,
 }
@@ -81,16 +103,20 @@ impl LookupCounters {
         let counter = |layer: &'static str| metrics::counter!("flash_sale_cache_lookups_total", "layer" => layer);
         Self {
             local: counter("local"),
+            redis: counter("redis"),
             null: counter("null"),
             db: counter("db"),
         }
     }
 
-    fn record<T>(&self, loaded: bool, value: Option<&T>) {
+    /// Counts a lookup: `loaded` is the layer that answered a miss of the local
+    /// level, `None` when the local level answered.
+    fn record<T>(&self, loaded: Option<Layer>, value: Option<&T>) {
         match (loaded, value) {
-            (true, _) => self.db.increment(1),
-            (false, None) => self.null.increment(1),
-            (false, Some(_)) => self.local.increment(1),
+            (Some(Layer::Db), _) => self.db.increment(1),
+            (_, None) => self.null.increment(1),
+            (Some(Layer::Shared), Some(_)) => self.redis.increment(1),
+            (None, Some(_)) => self.local.increment(1),
         }
     }
 }
@@ -101,6 +127,8 @@ pub struct CatalogueService {
     products: Arc<dyn ProductGateway>,
     clock: Arc<dyn Clock>,
     policy: Arc<OrderingPolicy>,
+    shared: SharedLevel,
+    bus: Option<Arc<dyn NoticeBus>>,
     event_cache: Cache<EventId, Option<Arc<Event>>>,
     product_cache: Cache<ProductId, Option<Arc<ProductEntry>>>,
     event_products: Cache<EventId, Option<Arc<Vec<ProductEntry>>>>,
@@ -116,13 +144,36 @@ fn shared_error(error: &Arc<GatewayError>) -> AppError {
     }
 }
 
+fn event_key(id: EventId) -> String {
+    format!("v1:event:{}", id.0)
+}
+
+fn product_key(id: ProductId) -> String {
+    format!("v1:product:{}", id.0)
+}
+
+fn event_products_key(id: EventId) -> String {
+    format!("v1:event_products:{}", id.0)
+}
+
+/// The two cache levels' collaborators, beyond the database gateways.
+pub struct CacheBackends {
+    /// The shared level; `None` = in-process only (embedded).
+    pub shared: Option<Arc<dyn SharedCache>>,
+    /// Locks for rebuilding shared entries.
+    pub locks: Arc<dyn LockGateway>,
+    /// Cross-instance notices; `None` = this instance only.
+    pub bus: Option<Arc<dyn NoticeBus>>,
+}
+
 impl CatalogueService {
-    /// A catalogue over the two gateways.
+    /// A catalogue over the gateways and cache backends.
     pub fn new(
         events: Arc<dyn EventGateway>,
         products: Arc<dyn ProductGateway>,
         clock: Arc<dyn Clock>,
         policy: Arc<OrderingPolicy>,
+        backends: CacheBackends,
         settings: &CatalogueSettings,
     ) -> Self {
         let expiry = || NullAwareExpiry {
@@ -134,6 +185,8 @@ impl CatalogueService {
             products,
             clock,
             policy,
+            shared: SharedLevel::new(backends.shared, backends.locks, settings),
+            bus: backends.bus,
             event_cache: Cache::builder()
                 .name("catalogue.events")
                 .max_capacity(settings.capacity)
@@ -170,12 +223,23 @@ impl CatalogueService {
 
     /// The event, cached (also when it does not exist).
     pub async fn event(&self, id: EventId) -> Result<Option<Arc<Event>>, AppError> {
-        let mut loaded = false;
+        let mut loaded = None;
         let value = self
             .event_cache
             .try_get_with(id, async {
-                loaded = true;
-                Ok::<_, GatewayError>(self.events.find(id).await?.map(Arc::new))
+                let (dto, layer) = self
+                    .shared
+                    .get_or_load(&event_key(id), || async {
+                        let event = self.events.find(id).await?;
+                        Ok(event.map(|e| assembler::event_dto(&e, self.policy.effective(&e))))
+                    })
+                    .await?;
+                loaded = Some(layer);
+                Ok::<_, GatewayError>(
+                    dto.as_ref()
+                        .and_then(assembler::event_from_dto)
+                        .map(Arc::new),
+                )
             })
             .await
             .map_err(|e| shared_error(&e))?;
@@ -183,21 +247,39 @@ impl CatalogueService {
         Ok(value)
     }
 
+    async fn load_entries(&self, ids: &[ProductId]) -> Result<Vec<ProductDto>, GatewayError> {
+        let mut products = Vec::with_capacity(ids.len());
+        for &id in ids {
+            if let Some(product) = self.products.find(id).await? {
+                products.push(product);
+            }
+        }
+        let available = self.products.available(ids).await?;
+        Ok(products
+            .iter()
+            .map(|p| assembler::product_dto(p, available.get(&p.id).copied().unwrap_or(0)))
+            .collect())
+    }
+
+    fn entry(dto: &ProductDto) -> Option<ProductEntry> {
+        assembler::product_from_dto(dto)
+            .map(|(product, available)| ProductEntry { product, available })
+    }
+
     /// The product with its available units, cached (also when it does not exist).
     pub async fn product(&self, id: ProductId) -> Result<Option<Arc<ProductEntry>>, AppError> {
-        let mut loaded = false;
+        let mut loaded = None;
         let value = self
             .product_cache
             .try_get_with(id, async {
-                loaded = true;
-                let Some(product) = self.products.find(id).await? else {
-                    return Ok::<_, GatewayError>(None);
-                };
-                let available = self.products.available(&[id]).await?;
-                Ok(Some(Arc::new(ProductEntry {
-                    available: available.get(&id).copied().unwrap_or(0),
-                    product,
-                })))
+                let (dto, layer) = self
+                    .shared
+                    .get_or_load(&product_key(id), || async {
+                        Ok(self.load_entries(&[id]).await?.pop())
+                    })
+                    .await?;
+                loaded = Some(layer);
+                Ok::<_, GatewayError>(dto.as_ref().and_then(Self::entry).map(Arc::new))
             })
             .await
             .map_err(|e| shared_error(&e))?;
@@ -206,22 +288,27 @@ impl CatalogueService {
     }
 
     async fn products_of(&self, id: EventId) -> Result<Arc<Vec<ProductEntry>>, AppError> {
-        let mut loaded = false;
+        let mut loaded = None;
         let value = self
             .event_products
             .try_get_with(id, async {
-                loaded = true;
-                let products = self.products.list_for_event(id).await?;
-                let ids: Vec<ProductId> = products.iter().map(|p| p.id).collect();
-                let available = self.products.available(&ids).await?;
-                let entries = products
-                    .into_iter()
-                    .map(|product| ProductEntry {
-                        available: available.get(&product.id).copied().unwrap_or(0),
-                        product,
+                let (dtos, layer) = self
+                    .shared
+                    .get_or_load(&event_products_key(id), || async {
+                        let ids: Vec<ProductId> = self
+                            .products
+                            .list_for_event(id)
+                            .await?
+                            .iter()
+                            .map(|p| p.id)
+                            .collect();
+                        Ok(Some(self.load_entries(&ids).await?))
                     })
-                    .collect();
-                Ok::<_, GatewayError>(Some(Arc::new(entries)))
+                    .await?;
+                loaded = Some(layer);
+                let entries: Option<Vec<ProductEntry>> =
+                    dtos.map(|dtos: Vec<ProductDto>| dtos.iter().filter_map(Self::entry).collect());
+                Ok::<_, GatewayError>(entries.map(Arc::new))
             })
             .await
             .map_err(|e| shared_error(&e))?;
@@ -237,15 +324,16 @@ impl CatalogueService {
             .ok_or(AppError::NotFound("event"))
     }
 
-    /// `GET /events`: online events, newest first.
+    /// `GET /events`: online events, newest first (in-process level only, refreshed
+    /// every `local_ttl`).
     #[tracing::instrument(skip_all)]
     pub async fn events_page(&self, qry: PageQry) -> Result<PageDto<EventDto>, AppError> {
         let request = assembler::page_request(qry.page, qry.page_size);
-        let mut loaded = false;
+        let mut loaded = None;
         let page = self
             .event_pages
             .try_get_with((request.page, request.page_size), async {
-                loaded = true;
+                loaded = Some(Layer::Db);
                 Ok::<_, GatewayError>(Arc::new(
                     self.events.list(Some(EventStatus::Online), request).await?,
                 ))
@@ -292,16 +380,48 @@ impl CatalogueService {
         Ok(assembler::product_dto(&entry.product, entry.available))
     }
 
-    /// Drops everything cached about an event (and the event lists).
+    /// An admin changed an event: drop it here, in the shared level, and everywhere.
     pub async fn invalidate_event(&self, id: EventId) {
-        self.event_cache.invalidate(&id).await;
-        self.event_products.invalidate(&id).await;
-        self.event_pages.invalidate_all();
+        self.forget(Notice::Event(id)).await;
+        self.shared
+            .delete(&[event_key(id), event_products_key(id)])
+            .await;
+        self.broadcast(Notice::Event(id)).await;
     }
 
-    /// Drops everything cached about a product (and its event's product list).
+    /// An admin changed a product (or its stock): drop it here, in the shared level,
+    /// and everywhere.
     pub async fn invalidate_product(&self, id: ProductId, event_id: EventId) {
-        self.product_cache.invalidate(&id).await;
-        self.event_products.invalidate(&event_id).await;
+        let notice = Notice::Product { id, event_id };
+        self.forget(notice).await;
+        self.shared
+            .delete(&[product_key(id), event_products_key(event_id)])
+            .await;
+        self.broadcast(notice).await;
+    }
+
+    /// Sends `notice` to every instance (nothing when there is no bus).
+    pub async fn broadcast(&self, notice: Notice) {
+        if let Some(bus) = &self.bus
+            && let Err(e) = bus.publish(notice).await
+        {
+            tracing::warn!(error = %e, "could not broadcast a cache notice; other instances catch up within the local TTL");
+        }
+    }
+
+    /// Drops this instance's local entries a notice is about.
+    pub async fn forget(&self, notice: Notice) {
+        match notice {
+            Notice::Event(id) => {
+                self.event_cache.invalidate(&id).await;
+                self.event_products.invalidate(&id).await;
+                self.event_pages.invalidate_all();
+            }
+            Notice::Product { id, event_id } => {
+                self.product_cache.invalidate(&id).await;
+                self.event_products.invalidate(&event_id).await;
+            }
+            Notice::SoldOutCleared(_) => {}
+        }
     }
 }
