@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, including the ones marked #[ignore] because they
-# need real servers: MariaDB (127.0.0.1:3306) and PostgreSQL (127.0.0.1:5432).
+# need real servers: MariaDB (127.0.0.1:3306), PostgreSQL (127.0.0.1:5432) and Redis
+# (127.0.0.1:6379; tests use database 1 with a key prefix of their own).
 # Fails loudly when a server cannot be reached. Extra arguments go to the test
 # binaries (e.g. a name filter).
 #
 # Server URLs can be changed with FLASH_SALE_TEST_MYSQL_URL and
-# FLASH_SALE_TEST_POSTGRES_URL (admin connections that may create and drop databases).
+# FLASH_SALE_TEST_POSTGRES_URL (admin connections that may create and drop databases)
+# and FLASH_SALE_TEST_REDIS_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,5 +19,6 @@ reachable() { # name host port
 }
 [ -n "${FLASH_SALE_TEST_MYSQL_URL:-}" ] || reachable MariaDB 127.0.0.1 3306
 [ -n "${FLASH_SALE_TEST_POSTGRES_URL:-}" ] || reachable PostgreSQL 127.0.0.1 5432
+[ -n "${FLASH_SALE_TEST_REDIS_URL:-}" ] || reachable Redis 127.0.0.1 6379
 
 cargo test --workspace --locked -- --include-ignored "$@"

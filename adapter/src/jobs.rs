@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// How often the expiry job looks for unpaid orders past their time (orders are
-/// marked within two seconds of `expires_at`).
+/// marked within two seconds of `expires_at`). One instance runs each round.
 pub const EXPIRY_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Runs the expiry job every [`EXPIRY_INTERVAL`] until `stop` turns true.
@@ -22,19 +22,27 @@ pub fn spawn_expiry(exec: Arc<Executors>, mut stop: watch::Receiver<bool>) -> Jo
                 _ = tick.tick() => {}
                 _ = stop.wait_for(|stop| *stop) => return,
             }
-            match exec.order_expire.execute().await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(orders = n, "expired unpaid orders"),
+            match exec
+                .as_leader("expiry", JOB_LEASE, exec.order_expire.execute())
+                .await
+            {
+                Ok(Some(0) | None) => {}
+                Ok(Some(n)) => tracing::debug!(orders = n, "expired unpaid orders"),
                 Err(e) => tracing::warn!(error = %e, "expiry run failed; retrying next tick"),
             }
         }
     })
 }
 
-/// How often the warm-up job loads the stock of online events not loaded yet.
-pub const WARM_UP_INTERVAL: Duration = Duration::from_secs(30);
+/// How often the stock job loads the stock of online events not loaded yet and
+/// repairs lasting drift between the stock ledger and the database.
+pub const WARM_UP_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Warms the stock ledger now (start-up) and every [`WARM_UP_INTERVAL`], until `stop`.
+/// How long one instance holds a job's lock for a round.
+const JOB_LEASE: Duration = Duration::from_secs(30);
+
+/// Warms the stock ledger now (start-up) and every [`WARM_UP_INTERVAL`], and runs the
+/// leader-locked reconcile after each warm-up, until `stop`.
 pub fn spawn_warm_up(exec: Arc<Executors>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(WARM_UP_INTERVAL);
@@ -47,6 +55,14 @@ pub fn spawn_warm_up(exec: Arc<Executors>, mut stop: watch::Receiver<bool>) -> J
             match exec.stock_warm_up.execute().await {
                 Ok(n) => tracing::debug!(products = n, "stock warm"),
                 Err(e) => tracing::warn!(error = %e, "stock warm-up failed; retrying next tick"),
+            }
+            match exec
+                .as_leader("reconcile", JOB_LEASE, exec.stock_reconcile.execute())
+                .await
+            {
+                Ok(Some(0) | None) => {}
+                Ok(Some(n)) => tracing::warn!(products = n, "stock drift repaired"),
+                Err(e) => tracing::warn!(error = %e, "reconcile run failed; retrying next tick"),
             }
         }
     })

@@ -12,6 +12,7 @@ use flash_sale_domain::gateway::{
 };
 
 use crate::catalogue::{CacheBackends, CatalogueService, CatalogueSettings};
+use crate::error::AppError;
 use crate::event::{
     AdminViews, EventCreateCmdExe, EventGetQryExe, EventListQryExe, EventStatusCmdExe,
     EventUpdateCmdExe,
@@ -25,7 +26,7 @@ use crate::product::{
     InventoryQryExe, LedgerQryExe, ProductCreateCmdExe, ProductStatusCmdExe, ProductStockCmdExe,
     ProductUpdateCmdExe, ReconcileCmdExe,
 };
-use crate::stock::{StockService, StockWarmUpJobExe};
+use crate::stock::{StockReconcileJobExe, StockService, StockWarmUpJobExe};
 
 /// The gateways the application runs on; `start` picks the implementations.
 #[derive(Clone)]
@@ -114,9 +115,30 @@ pub struct Executors {
     pub stock: Arc<StockService>,
     /// The strategy policy (reloadable).
     pub policy: Arc<OrderingPolicy>,
+    /// The periodic stock reconcile.
+    pub stock_reconcile: StockReconcileJobExe,
+    locks: Arc<dyn LockGateway>,
 }
 
 impl Executors {
+    /// Runs `job` only if this instance wins the job's lock for this round (one
+    /// instance runs each round); `None` when another instance has it.
+    pub async fn as_leader<T>(
+        &self,
+        job: &str,
+        ttl: Duration,
+        run: impl Future<Output = Result<T, AppError>>,
+    ) -> Result<Option<T>, AppError> {
+        let Some(lease) = self.locks.try_acquire(&format!("job:{job}"), ttl).await? else {
+            return Ok(None);
+        };
+        let result = run.await;
+        if let Err(e) = self.locks.release(&lease).await {
+            tracing::debug!(error = %e, "job lock release failed; it expires");
+        }
+        result.map(Some)
+    }
+
     /// Acts on a notice from any instance (this one included): drops local cache
     /// entries and sold-out flags.
     pub async fn apply_notice(&self, notice: Notice) {
@@ -196,6 +218,12 @@ impl Executors {
                 ports.products.clone(),
                 stock.clone(),
             ),
+            stock_reconcile: StockReconcileJobExe::new(
+                ports.events.clone(),
+                ports.products.clone(),
+                stock.clone(),
+            ),
+            locks: ports.locks.clone(),
             catalogue,
             stock,
             policy,

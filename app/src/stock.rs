@@ -262,7 +262,10 @@ impl StockService {
         release: Release,
         now: DateTime<Utc>,
     ) -> Result<bool, AppError> {
-        let token = format!("release:{}", order.id);
+        // One token per attempt: the database makes the release exactly-once; the token
+        // makes each attempt's ledger return apply at most once (two racing cancels of
+        // one order must not consume each other's token).
+        let token = format!("release:{}:{}", order.id, uuid::Uuid::now_v7());
         self.begin_return(order.product_id, &token).await?;
         let result = self.orders.release(order, release, now).await;
         if matches!(result, Ok(true)) {
@@ -386,6 +389,22 @@ impl StockService {
         })
     }
 
+    /// `cache_available + in_flight − db_available` of a loaded product (0 = agree);
+    /// 0 for a product that is not loaded.
+    pub async fn drift(&self, product_id: ProductId) -> Result<i64, AppError> {
+        let Some(view) = self.ledger.view(product_id).await? else {
+            return Ok(0);
+        };
+        let db: i64 = self
+            .products
+            .buckets(product_id)
+            .await?
+            .iter()
+            .map(|b| b.available)
+            .sum();
+        Ok(view.available.iter().sum::<i64>() + view.in_flight.iter().sum::<i64>() - db)
+    }
+
     /// Rewrites the ledger's view of the product from the database while it is
     /// suspended and idle. Returns the drift found before (ledger + in flight − DB).
     pub async fn reload(&self, product_id: ProductId) -> Result<i64, AppError> {
@@ -457,7 +476,13 @@ impl StockWarmUpJobExe {
 
     /// Loads what is missing; returns how many products are loaded.
     pub async fn execute(&self) -> Result<usize, AppError> {
-        let mut loaded = 0;
+        let ids = self.online_products().await?;
+        Ok(self.stock.warm(ids).await)
+    }
+
+    /// Every product of every online event.
+    async fn online_products(&self) -> Result<Vec<ProductId>, AppError> {
+        let mut ids = Vec::new();
         let mut page = 1;
         loop {
             let request = flash_sale_domain::page::PageRequest {
@@ -470,15 +495,51 @@ impl StockWarmUpJobExe {
                 .await?;
             for event in &events.items {
                 let products = self.products.list_for_event(event.id).await?;
-                loaded += self
-                    .stock
-                    .warm(products.iter().map(|p| p.id).collect())
-                    .await;
+                ids.extend(products.iter().map(|p| p.id));
             }
             if request.offset() + request.limit() >= events.total {
-                return Ok(loaded);
+                return Ok(ids);
             }
             page += 1;
         }
+    }
+}
+
+/// The periodic reconcile: every loaded product of an online event whose stock ledger
+/// disagrees with the database twice in a row (not just mid-order) is rewritten from
+/// the database.
+pub struct StockReconcileJobExe {
+    warm: StockWarmUpJobExe,
+}
+
+/// How long a disagreement must last before the job repairs it.
+const DRIFT_CONFIRM: Duration = Duration::from_millis(300);
+
+impl StockReconcileJobExe {
+    /// Built from its collaborators.
+    pub fn new(
+        events: Arc<dyn flash_sale_domain::gateway::EventGateway>,
+        products: Arc<dyn ProductGateway>,
+        stock: Arc<StockService>,
+    ) -> Self {
+        Self {
+            warm: StockWarmUpJobExe::new(events, products, stock),
+        }
+    }
+
+    /// Checks every product of the online events; returns how many were repaired.
+    pub async fn execute(&self) -> Result<usize, AppError> {
+        let mut repaired = 0;
+        for id in self.warm.online_products().await? {
+            if self.warm.stock.drift(id).await? == 0 {
+                continue;
+            }
+            tokio::time::sleep(DRIFT_CONFIRM).await;
+            if self.warm.stock.drift(id).await? != 0 {
+                self.warm.stock.reload(id).await?;
+                repaired += 1;
+            }
+        }
+        Ok(repaired)
     }
 }

@@ -3,9 +3,11 @@
 //! - [`db`]: sea-orm over SQLite, MariaDB/MySQL or PostgreSQL (chosen by URL), with the
 //!   migrations and every `SeaOrm…Gateway`.
 //! - [`embedded`]: in-process implementations for the no-server default.
+//! - [`redis`]: the stock ledger (Lua), locks, shared cache and notice bus on Redis.
 //! - [`clock`]: the system clock.
 #![forbid(unsafe_code)]
 
 pub mod clock;
 pub mod db;
 pub mod embedded;
+pub mod redis;

@@ -81,11 +81,22 @@ impl Default for DatabaseSettings {
 }
 
 /// `[redis]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RedisSettings {
     /// Empty = embedded; several comma-separated nodes = Redis Cluster.
     pub url: String,
+    /// Every key starts with this (several deployments can share one Redis).
+    pub key_prefix: String,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            key_prefix: "fs".to_owned(),
+        }
+    }
 }
 
 /// Which task queue carries async placements.
@@ -213,6 +224,8 @@ pub struct CacheSettings {
     pub local_ttl: HumanDuration,
     /// How long "does not exist" is remembered.
     pub null_ttl: HumanDuration,
+    /// How long the shared (Redis) level keeps an entry (plus up to 20% jitter).
+    pub shared_ttl: HumanDuration,
 }
 
 impl Default for CacheSettings {
@@ -220,6 +233,7 @@ impl Default for CacheSettings {
         Self {
             local_ttl: HumanDuration(Duration::from_secs(2)),
             null_ttl: HumanDuration(Duration::from_secs(1)),
+            shared_ttl: HumanDuration(Duration::from_mins(1)),
         }
     }
 }

@@ -16,6 +16,9 @@ use flash_sale_infrastructure::db::{
     Database, DatabaseProbe, SeaOrmEventGateway, SeaOrmOrderGateway, SeaOrmProductGateway,
 };
 use flash_sale_infrastructure::embedded::{EmbeddedLocks, EmbeddedStockLedger};
+use flash_sale_infrastructure::redis::{
+    Redis, RedisLocks, RedisNoticeBus, RedisProbe, RedisSharedCache, RedisStockLedger,
+};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -100,6 +103,18 @@ pub async fn launch_with(
         .context("connecting to the database")?;
     db.migrate().await.context("migrating the database")?;
 
+    let redis = if settings.redis.url.trim().is_empty() {
+        None
+    } else {
+        let redis = Redis::connect(&settings.redis.url, &settings.redis.key_prefix)
+            .await
+            .context("connecting to Redis")?;
+        tracing::info!(
+            cluster = redis.is_cluster(),
+            "stock, locks and the shared cache are in Redis"
+        );
+        Some(redis)
+    };
     let mut ports = Ports {
         events: Arc::new(SeaOrmEventGateway::new(db.clone())),
         products: Arc::new(SeaOrmProductGateway::new(db.clone())),
@@ -110,18 +125,28 @@ pub async fn launch_with(
         bus: None,
         clock: Arc::new(SystemClock),
     };
+    if let Some(redis) = &redis {
+        ports.stock = Arc::new(RedisStockLedger::new(redis.clone()));
+        ports.locks = Arc::new(RedisLocks::new(redis.clone()));
+        ports.shared_cache = Some(Arc::new(RedisSharedCache::new(redis.clone())));
+        ports.bus = Some(Arc::new(RedisNoticeBus::new(redis.clone())));
+    }
     hook(&mut ports);
     let app_settings = flash_sale_app::Settings {
         payment_timeout: settings.orders.payment_timeout.0,
         catalogue: CatalogueSettings {
             local_ttl: settings.cache.local_ttl.0,
             null_ttl: settings.cache.null_ttl.0,
+            shared_ttl: settings.cache.shared_ttl.0,
             ..CatalogueSettings::default()
         },
     };
     let policy = Arc::new(OrderingPolicy::new(settings.ordering.to_config()?));
     let exec = Arc::new(Executors::new(&ports, &app_settings, policy));
-    let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(DatabaseProbe(db.clone()))];
+    let mut probes: Vec<Arc<dyn Probe>> = vec![Arc::new(DatabaseProbe(db.clone()))];
+    if let Some(redis) = &redis {
+        probes.push(Arc::new(RedisProbe(redis.clone())));
+    }
     let limits = Arc::new(RateLimits::new(
         settings.rate_limit.per_user_per_second,
         settings.rate_limit.per_ip_per_second,

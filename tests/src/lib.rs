@@ -30,6 +30,82 @@ pub enum Backend {
     MariaDb,
     /// A fresh database on the PostgreSQL server.
     Postgres,
+    /// MariaDB, with stock, locks and the shared cache in Redis.
+    MariaDbRedis,
+    /// PostgreSQL, with stock, locks and the shared cache in Redis.
+    PostgresRedis,
+}
+
+impl Backend {
+    /// The database part.
+    pub fn database(self) -> Self {
+        match self {
+            Self::MariaDbRedis => Self::MariaDb,
+            Self::PostgresRedis => Self::Postgres,
+            other => other,
+        }
+    }
+
+    /// Whether Redis is part of the stack.
+    pub fn redis(self) -> bool {
+        matches!(self, Self::MariaDbRedis | Self::PostgresRedis)
+    }
+}
+
+/// The Redis the tests use (database 1 of the machine's server by default).
+pub fn redis_url() -> String {
+    std::env::var("FLASH_SALE_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/1".to_owned())
+}
+
+/// A Redis key prefix that belongs to one test; its keys are deleted afterwards.
+pub struct TestRedis {
+    /// The Redis URL.
+    pub url: String,
+    /// The prefix.
+    pub prefix: String,
+}
+
+impl TestRedis {
+    /// A fresh prefix on the test Redis (which must answer).
+    pub async fn create() -> anyhow::Result<Self> {
+        let url = redis_url();
+        let prefix = format!("fst{}", uuid::Uuid::now_v7().simple());
+        flash_sale_infrastructure::redis::Redis::connect(&url, &prefix)
+            .await
+            .and_then(|_| Ok(()))
+            .with_context(|| format!("cannot reach Redis at {url}; is it running?"))?;
+        Ok(Self { url, prefix })
+    }
+
+    /// A connection with this test's prefix.
+    pub async fn connect(&self) -> flash_sale_infrastructure::redis::Redis {
+        flash_sale_infrastructure::redis::Redis::connect(&self.url, &self.prefix)
+            .await
+            .expect("redis")
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        let (url, prefix) = (self.url.clone(), self.prefix.clone());
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(redis) =
+                    flash_sale_infrastructure::redis::Redis::connect(&url, &prefix).await
+                {
+                    let _ = redis.delete_prefix().await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 /// The admin URL of the MariaDB server.
@@ -66,6 +142,7 @@ pub struct TestDb {
 impl TestDb {
     /// Creates a fresh database on `backend`.
     pub async fn create(backend: Backend) -> anyhow::Result<Self> {
+        let backend = backend.database();
         let name = format!("fs_test_{}", uuid::Uuid::now_v7().simple());
         match backend {
             Backend::Sqlite => {
@@ -78,7 +155,7 @@ impl TestDb {
                     _dir: Some(dir),
                 })
             }
-            Backend::MariaDb | Backend::Postgres => {
+            _ => {
                 let admin_url = if backend == Backend::MariaDb {
                     mysql_admin_url()
                 } else {
@@ -115,7 +192,7 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let (admin_url, statement) = match self.backend {
-            Backend::Sqlite => return,
+            Backend::Sqlite | Backend::MariaDbRedis | Backend::PostgresRedis => return,
             Backend::MariaDb => (
                 mysql_admin_url(),
                 format!("DROP DATABASE IF EXISTS {}", self.name),
@@ -291,6 +368,8 @@ pub struct TestApp {
     pub app: Option<flash_sale::Application>,
     /// Its database.
     pub db: TestDb,
+    /// Its Redis prefix, when the stack has Redis.
+    pub redis: Option<TestRedis>,
     /// Unauthenticated client.
     pub anon: FlashSaleClient,
     /// Client with an admin token.
@@ -325,10 +404,19 @@ impl TestApp {
             });
         }
         let db = TestDb::create(backend).await.expect("test database");
+        let redis = if backend.redis() {
+            Some(TestRedis::create().await.expect("test redis"))
+        } else {
+            None
+        };
         let secret = format!("test-secret-{}", uuid::Uuid::now_v7().simple());
         let mut settings = Settings::default();
         settings.database.url.clone_from(&db.url);
         settings.database.max_connections = 8;
+        if let Some(redis) = &redis {
+            settings.redis.url.clone_from(&redis.url);
+            settings.redis.key_prefix.clone_from(&redis.prefix);
+        }
         settings.auth.jwt_secret = Some(SecretString::from(secret.clone()));
         tweak(&mut settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -346,6 +434,7 @@ impl TestApp {
         Self {
             app: Some(app),
             db,
+            redis,
             anon,
             admin,
             auth,

@@ -7,7 +7,7 @@ use flash_sale_client::{
 };
 use flash_sale_tests::{Backend, TestApp, minutes_from_now, product, running_event};
 
-crate::on_every_backend!(
+crate::on_every_stack!(
     the_whole_catalogue_lifecycle_works_as_admins_and_buyers_expect,
     a_buyer_never_sees_draft_or_offline_events_or_their_products,
     admins_list_events_by_status_and_page,

@@ -9,6 +9,33 @@ mod ops;
 mod orders;
 mod validation;
 
+/// Runs each listed `async fn name(backend: Backend)` on the three databases and on
+/// both databases with Redis: five tests.
+#[macro_export]
+macro_rules! on_every_stack {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_every_backend!($($name),*);
+        mod mariadb_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs MariaDB on 127.0.0.1:3306 and Redis on 127.0.0.1:6379; run scripts/test-all.sh"]
+                async fn $name() {
+                    super::$name(flash_sale_tests::Backend::MariaDbRedis).await;
+                }
+            )*
+        }
+        mod postgres_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379; run scripts/test-all.sh"]
+                async fn $name() {
+                    super::$name(flash_sale_tests::Backend::PostgresRedis).await;
+                }
+            )*
+        }
+    };
+}
+
 /// Runs each listed `async fn name(backend: Backend)` as three tests, one per backend.
 #[macro_export]
 macro_rules! on_every_backend {

@@ -21,7 +21,7 @@ use flash_sale_domain::product::{PerUserLimit, ProductId};
 use flash_sale_tests::{Backend, TestApp, online_product, product, running_event};
 use futures::StreamExt;
 
-crate::on_every_backend!(
+crate::on_every_stack!(
     a_thousand_buyers_never_oversell_pass_their_limit_or_double_order,
     a_database_failure_after_the_reservation_releases_it,
     unpaid_orders_expire_and_a_late_payment_is_refused,
