@@ -100,6 +100,11 @@ impl StockService {
         result
     }
 
+    /// Whether the product is in the stock ledger (nothing is loaded by asking).
+    pub async fn is_loaded(&self, product_id: ProductId) -> Result<bool, AppError> {
+        Ok(self.ledger.is_loaded(product_id).await?)
+    }
+
     /// Takes the product's load lock, waiting up to [`SUSPEND_PATIENCE`].
     async fn load_lock(
         &self,

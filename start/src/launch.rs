@@ -161,10 +161,21 @@ pub async fn launch_with(
 
     let addr = listener.local_addr().context("listener address")?;
     let (stop, mut stopped) = watch::channel(false);
-    let jobs = vec![flash_sale_adapter::jobs::spawn_expiry(
-        exec.clone(),
-        stop.subscribe(),
-    )];
+    let mut jobs = vec![
+        flash_sale_adapter::jobs::spawn_expiry(exec.clone(), stop.subscribe()),
+        flash_sale_adapter::jobs::spawn_warm_up(exec.clone(), stop.subscribe()),
+        flash_sale_adapter::jobs::spawn_housekeeping(limits, stop.subscribe()),
+    ];
+    if let Some(redis) = &redis {
+        let exec = exec.clone();
+        jobs.push(RedisNoticeBus::new(redis.clone()).subscribe(
+            move |notice| {
+                let exec = exec.clone();
+                async move { exec.apply_notice(notice).await }
+            },
+            stop.subscribe(),
+        ));
+    }
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

@@ -466,15 +466,25 @@ impl TestApp {
         self.app = Some(app);
     }
 
-    /// A second instance of the service over the same database (its own in-process
-    /// state), for multi-instance tests.
+    /// A second instance of the service over the same database (and Redis, when the
+    /// stack has it), for multi-instance tests.
     pub async fn sibling(&self) -> flash_sale::Application {
+        self.sibling_hooked(Box::new(|_| {})).await
+    }
+
+    /// [`TestApp::sibling`] with `hook` applied to its ports.
+    pub async fn sibling_hooked(&self, hook: flash_sale::PortsHook) -> flash_sale::Application {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("port");
-        flash_sale::launch(self.settings.clone(), listener)
+        flash_sale::launch_with(self.settings.clone(), listener, hook)
             .await
             .expect("sibling starts")
+    }
+
+    /// A client of `app` acting as an admin.
+    pub fn admin_of(&self, app: &flash_sale::Application) -> FlashSaleClient {
+        FlashSaleClient::new(app.base_url()).with_token(self.token("admin-2", Role::Admin))
     }
 
     /// A client of `app` acting as buyer `user`.

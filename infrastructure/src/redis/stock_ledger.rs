@@ -51,6 +51,7 @@ const QUOTA_CHUNK: usize = 500;
 #[derive(Debug, Clone)]
 pub struct RedisStockLedger {
     redis: Redis,
+    split: bool,
     counts: moka::sync::Cache<ProductId, u32>,
 }
 
@@ -87,10 +88,23 @@ fn unexpected(what: &str, code: i64) -> GatewayError {
 }
 
 impl RedisStockLedger {
-    /// A ledger in `redis`.
+    /// A ledger in `redis`: one script per reservation on one node, the two-step
+    /// form on a cluster.
     pub fn new(redis: Redis) -> Self {
+        let split = redis.is_cluster();
+        Self::with_mode(redis, split)
+    }
+
+    /// A ledger using the cluster's two-step scripts even on one node (tests run the
+    /// cluster path against a single Redis this way).
+    pub fn split_scripts(redis: Redis) -> Self {
+        Self::with_mode(redis, true)
+    }
+
+    fn with_mode(redis: Redis, split: bool) -> Self {
         Self {
             redis,
+            split,
             counts: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(5))
@@ -404,7 +418,7 @@ impl StockLedger for RedisStockLedger {
             let Some(count) = self.bucket_count(request.product_id).await? else {
                 return Ok(Reservation::NotLoaded);
             };
-            let answer = if self.redis.is_cluster() {
+            let answer = if self.split {
                 self.reserve_cluster(&request, &keys, count).await?
             } else {
                 self.reserve_single(&request, &keys, count).await?
@@ -435,7 +449,7 @@ impl StockLedger for RedisStockLedger {
             Settlement::Committed => "commit",
             Settlement::Released(_) => "release",
         };
-        if self.redis.is_cluster() {
+        if self.split {
             if let Some((bucket, quantity)) = self.unreserve(&keys, token, mode).await?
                 && let Ok(bucket) = u32::try_from(bucket)
             {
@@ -494,7 +508,7 @@ impl StockLedger for RedisStockLedger {
         let keys = self.keys(product_id);
         let (user, units) = quota.map_or(("", 0), |(user, units)| (user.as_str(), units));
         let mut conn = self.redis.conn();
-        if self.redis.is_cluster() {
+        if self.split {
             let ended: i64 = self
                 .redis
                 .run(
@@ -537,7 +551,7 @@ impl StockLedger for RedisStockLedger {
         deltas: &[BucketDelta],
     ) -> Result<bool, GatewayError> {
         let keys = self.keys(product_id);
-        if self.redis.is_cluster() {
+        if self.split {
             for (i, d) in deltas.iter().enumerate() {
                 if self.adjust_bucket(&keys, d.bucket_no, d.delta, 0).await? != 1 {
                     for undo in &deltas[..i] {

@@ -3,6 +3,7 @@
 //! MariaDB and PostgreSQL is `#[ignore]`d so that plain `cargo test` needs no server,
 //! and runs with `scripts/test-all.sh` (`--include-ignored`).
 
+mod cache;
 mod catalogue;
 mod errors;
 mod ops;
@@ -15,6 +16,31 @@ mod validation;
 macro_rules! on_every_stack {
     ($($name:ident),* $(,)?) => {
         $crate::on_every_backend!($($name),*);
+        mod mariadb_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs MariaDB on 127.0.0.1:3306 and Redis on 127.0.0.1:6379; run scripts/test-all.sh"]
+                async fn $name() {
+                    super::$name(flash_sale_tests::Backend::MariaDbRedis).await;
+                }
+            )*
+        }
+        mod postgres_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379; run scripts/test-all.sh"]
+                async fn $name() {
+                    super::$name(flash_sale_tests::Backend::PostgresRedis).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Runs each listed `async fn name(backend: Backend)` on the two stacks with Redis.
+#[macro_export]
+macro_rules! on_redis_stacks {
+    ($($name:ident),* $(,)?) => {
         mod mariadb_redis {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1052,7 +1052,21 @@ async fn a_restarted_service_rebuilds_its_stock_ledger_from_the_database(backend
             .expect("order"),
     );
     t.restart().await;
-    // The start-up warm-up loads the stock of online events from the database.
+    // The start-up warm-up loads the stock of online events from the database before
+    // anyone asks for it.
+    let stock = t.app.as_ref().expect("running").executors().stock.clone();
+    let started = std::time::Instant::now();
+    while !stock
+        .is_loaded(flash_sale_domain::product::ProductId(p.id))
+        .await
+        .expect("asks")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "not warmed up at start-up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let inventory = t.admin.inventory(p.id).await.expect("inventory");
     assert_eq!((inventory.cache_available, inventory.held), (2, 3));
     assert!(inventory.consistent, "{inventory:?}");
