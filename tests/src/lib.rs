@@ -130,6 +130,111 @@ fn replace_database(url: &str, name: &str) -> String {
     }
 }
 
+/// A Redis Cluster of three masters that one test starts on free loopback ports (from
+/// the machine's `redis-server`), and stops and deletes afterwards.
+pub struct TestCluster {
+    /// The nodes' ports.
+    pub ports: Vec<u16>,
+    dir: tempfile::TempDir,
+}
+
+impl TestCluster {
+    /// Starts the nodes and joins them into a cluster covering every slot.
+    pub async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let ports = free_cluster_ports(3)?;
+        for port in &ports {
+            let node = dir.path().join(port.to_string());
+            std::fs::create_dir_all(&node)?;
+            let status = std::process::Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--cluster-enabled", "yes", "--save", "", "--appendonly", "no"])
+                .args(["--daemonize", "yes", "--cluster-node-timeout", "2000"])
+                .arg("--cluster-config-file")
+                .arg(node.join("nodes.conf"))
+                .arg("--dir")
+                .arg(&node)
+                .arg("--logfile")
+                .arg(node.join("log"))
+                .status()
+                .context("redis-server must be installed")?;
+            anyhow::ensure!(status.success(), "redis-server did not start on {port}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let status = std::process::Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .context("redis-cli must be installed")?;
+        anyhow::ensure!(status.success(), "redis-cli --cluster create failed");
+        let cluster = Self { ports, dir };
+        for _ in 0..50 {
+            let info = std::process::Command::new("redis-cli")
+                .args(["-p", &cluster.ports[0].to_string(), "cluster", "info"])
+                .output()?;
+            if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                return Ok(cluster);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("the cluster did not become ready")
+    }
+
+    /// The service's `redis.url`: every node, comma-separated.
+    pub fn url(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Keys matching `pattern` on each node, by port.
+    pub fn keys_per_node(&self, pattern: &str) -> Vec<(u16, usize)> {
+        self.ports
+            .iter()
+            .map(|port| {
+                let out = std::process::Command::new("redis-cli")
+                    .args(["-p", &port.to_string(), "--scan", "--pattern", pattern])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+                    .unwrap_or(0);
+                (*port, out)
+            })
+            .collect()
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for port in &self.ports {
+            let _ = std::process::Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "shutdown", "nosave"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        let _ = &self.dir;
+    }
+}
+
+/// `count` ports whose cluster bus ports (+10000) are free too.
+fn free_cluster_ports(count: usize) -> anyhow::Result<Vec<u16>> {
+    let mut ports = Vec::new();
+    let mut candidate = 21_000 + u16::try_from(std::process::id() % 20_000).unwrap_or(0) % 20_000;
+    while ports.len() < count {
+        candidate = if candidate >= 40_000 { 21_000 } else { candidate + 7 };
+        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if free(candidate) && free(candidate + 10_000) {
+            ports.push(candidate);
+        }
+    }
+    Ok(ports)
+}
+
 /// A database that exists for one test and is dropped afterwards.
 pub struct TestDb {
     /// The service's `database.url`.

@@ -388,3 +388,85 @@ async fn redis_losing_everything_mid_sale_never_oversells(backend: Backend) {
         .expect("cleanup");
     t.stop().await;
 }
+
+mod on_a_cluster {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs MariaDB on 127.0.0.1:3306 and redis-server/redis-cli installed; run scripts/test-all.sh"]
+    async fn mariadb() {
+        a_sale_on_a_redis_cluster_spreads_buckets_and_keeps_every_invariant(Backend::MariaDb).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs PostgreSQL on 127.0.0.1:5432 and redis-server/redis-cli installed; run scripts/test-all.sh"]
+    async fn postgres() {
+        a_sale_on_a_redis_cluster_spreads_buckets_and_keeps_every_invariant(Backend::Postgres).await;
+    }
+}
+
+async fn a_sale_on_a_redis_cluster_spreads_buckets_and_keeps_every_invariant(backend: Backend) {
+    let cluster = flash_sale_tests::TestCluster::start().await.expect("a private Redis Cluster");
+    let url = cluster.url();
+    let t = TestApp::spawn_with(backend, |s| {
+        s.redis.url.clone_from(&url);
+        s.redis.key_prefix = "cl".into();
+    })
+    .await;
+    let other = t.sibling().await;
+    let event = t
+        .admin
+        .create_event(&flash_sale_tests::running_event("Cluster", None))
+        .await
+        .expect("event");
+    let mut spec = flash_sale_tests::product("Spread", 150, 1);
+    spec.bucket_count = Some(6);
+    let p = t.admin.create_product(event.id, &spec).await.expect("product");
+    t.admin.event_online(event.id).await.expect("online");
+
+    let spread = cluster.keys_per_node(&format!("{{cl:p{}:b*", p.id));
+    assert!(spread.iter().filter(|(_, n)| *n > 0).count() >= 2, "buckets on one node only: {spread:?}");
+
+    let results = futures::stream::iter(0..300)
+        .map(|i| {
+            let buyer = if i % 2 == 0 {
+                t.buyer(&format!("c-{i}"))
+            } else {
+                t.buyer_of(&other, &format!("c-{i}"))
+            };
+            async move {
+                buyer
+                    .place_order(&OrderPlaceCmd { product_id: p.id, quantity: 1 }, Some("k"))
+                    .await
+                    .map_err(|e| e.code())
+            }
+        })
+        .buffer_unordered(60)
+        .collect::<Vec<_>>()
+        .await;
+    let orders: Vec<_> = results
+        .iter()
+        .filter_map(|r| match r {
+            Ok(PlaceOrderAnswer::Created(o)) => Some(o.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(orders.len(), 150, "every unit sold, none oversold");
+    assert!(results.iter().all(|r| matches!(r, Ok(_) | Err(Some(ErrorCode::SoldOut)))));
+    for order in orders.iter().take(30) {
+        t.buyer(&order.user_id).cancel(&order.id).await.expect("cancel");
+    }
+    let snapshot = t.snapshot(p.id).await;
+    assert_eq!((snapshot.held(), snapshot.db_available()), (120, 30));
+    snapshot.assert_invariants(1);
+    let inventory = t.admin.inventory(p.id).await.expect("inventory");
+    assert!(inventory.consistent, "{inventory:?}");
+    assert!(
+        inventory.buckets.iter().all(|b| b.cache_available == b.db_available),
+        "each unit went back to its own bucket: {inventory:?}"
+    );
+    let reconcile = t.admin.reconcile(p.id).await.expect("reconcile");
+    assert_eq!((reconcile.drift_before, reconcile.consistent), (0, true));
+    other.shutdown(Duration::from_secs(5)).await.expect("stops");
+    t.stop().await;
+}

@@ -1057,7 +1057,7 @@ async fn a_restarted_service_rebuilds_its_stock_ledger_from_the_database(backend
     let stock = t.app.as_ref().expect("running").executors().stock.clone();
     let started = std::time::Instant::now();
     while !stock
-        .is_loaded(flash_sale_domain::product::ProductId(p.id))
+        .is_loaded(ProductId(p.id))
         .await
         .expect("asks")
     {
