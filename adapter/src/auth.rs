@@ -173,7 +173,7 @@ mod tests {
     #[test]
     fn an_issued_token_verifies_with_the_same_secret_only() {
         let token = auth("s1")
-            .issue("alice", Role::Buyer, Duration::from_secs(60))
+            .issue("alice", Role::Buyer, Duration::from_mins(1))
             .expect("signs");
         let caller = auth("s1").verify(&token).expect("valid");
         assert_eq!(caller.user_id.as_str(), "alice");

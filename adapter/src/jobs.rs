@@ -68,6 +68,88 @@ pub fn spawn_warm_up(exec: Arc<Executors>, mut stop: watch::Receiver<bool>) -> J
     })
 }
 
+/// How the async consumer runs.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsumerSettings {
+    /// Tasks per batch (one database transaction each).
+    pub batch_size: usize,
+    /// Batches in progress at once.
+    pub workers: usize,
+    /// How long a graceful shutdown keeps draining the queue.
+    pub drain_timeout: Duration,
+}
+
+/// Runs `workers` consumer loops until `stop`, then drains what is left in the queue
+/// (up to `drain_timeout`; what is still queued after that is durable and resumed by
+/// the sweeper of the next run).
+pub fn spawn_consumer(
+    exec: &Arc<Executors>,
+    settings: ConsumerSettings,
+    stop: &watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    (0..settings.workers.max(1))
+        .map(|_| {
+            let exec = exec.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let consumer = &exec.placement_consume;
+                while !*stop.borrow() {
+                    let report = consumer
+                        .consume_next(settings.batch_size, Duration::from_millis(200))
+                        .await;
+                    if report.total() > 0 {
+                        tracing::debug!(?report, "placements consumed");
+                    }
+                }
+                let deadline = tokio::time::Instant::now() + settings.drain_timeout;
+                while tokio::time::Instant::now() < deadline {
+                    if consumer
+                        .consume_next(settings.batch_size, Duration::ZERO)
+                        .await
+                        .total()
+                        == 0
+                    {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// How often the sweeper looks for placements queued for too long.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+/// Queued for longer than this: the sweeper runs the placement again.
+pub const SWEEP_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// Runs the placement sweeper at start-up (over everything queued) and every
+/// [`SWEEP_INTERVAL`] (over placements queued for longer than [`SWEEP_RETRY_AFTER`]),
+/// one instance per round, until `stop`.
+pub fn spawn_sweeper(
+    exec: Arc<Executors>,
+    batch_size: usize,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut retry_after = Duration::ZERO;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+            let sweep = exec.placement_sweep.execute(batch_size, retry_after);
+            match exec.as_leader("placement-sweep", JOB_LEASE, sweep).await {
+                Ok(Some(0) | None) => {}
+                Ok(Some(n)) => tracing::info!(placements = n, "swept queued placements"),
+                Err(e) => tracing::warn!(error = %e, "placement sweep failed; retrying next tick"),
+            }
+            retry_after = SWEEP_RETRY_AFTER;
+        }
+    })
+}
+
 /// Every minute, forgets rate-limit keys not seen recently, until `stop` turns true.
 pub fn spawn_housekeeping(
     limits: Arc<crate::rate_limit::RateLimits>,

@@ -16,7 +16,7 @@ use crate::routes::{admin_event, admin_order, admin_product, catalogue, ops, ord
         admin_product::stock, admin_product::ledger,
         admin_order::orders, admin_order::inventory, admin_order::reconcile,
         catalogue::events, catalogue::event, catalogue::product,
-        order::place, order::list, order::detail, order::pay, order::cancel,
+        order::place, order::list, order::detail, order::pay, order::cancel, order::placement,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     components(schemas(flash_sale_client::ErrorBody, flash_sale_client::ErrorCode, flash_sale_client::FieldErrorDto)),

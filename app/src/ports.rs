@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use flash_sale_domain::Strategy;
 use flash_sale_domain::gateway::{
-    Clock, EventGateway, LockGateway, Notice, NoticeBus, OrderGateway, ProductGateway, SharedCache,
-    StockLedger,
+    Clock, EventGateway, LockGateway, Notice, NoticeBus, OrderGateway, PlacementGateway,
+    PlacementQueue, ProductGateway, SharedCache, StockLedger,
 };
 
 use crate::catalogue::{CacheBackends, CatalogueService, CatalogueSettings};
@@ -18,8 +18,9 @@ use crate::event::{
     EventUpdateCmdExe,
 };
 use crate::order::{
-    AdminOrderListQryExe, OrderCancelCmdExe, OrderExpireJobExe, OrderGetQryExe, OrderListQryExe,
-    OrderPayCmdExe, OrderingStrategy, PlaceOrderCmdExe, SyncOrdering,
+    AdminOrderListQryExe, AsyncOrdering, OrderCancelCmdExe, OrderExpireJobExe, OrderGetQryExe,
+    OrderListQryExe, OrderPayCmdExe, OrderingStrategy, PlaceOrderCmdExe, PlacementConsumeCmdExe,
+    PlacementGetQryExe, PlacementSweepJobExe, SyncOrdering,
 };
 use crate::policy::OrderingPolicy;
 use crate::product::{
@@ -37,6 +38,10 @@ pub struct Ports {
     pub products: Arc<dyn ProductGateway>,
     /// Orders, purchase quotas.
     pub orders: Arc<dyn OrderGateway>,
+    /// Async placements.
+    pub placements: Arc<dyn PlacementGateway>,
+    /// The task queue of the async strategy.
+    pub queue: Arc<dyn PlacementQueue>,
     /// The hot-path stock and quota view.
     pub stock: Arc<dyn StockLedger>,
     /// Named locks (in process, or across instances).
@@ -117,6 +122,12 @@ pub struct Executors {
     pub policy: Arc<OrderingPolicy>,
     /// The periodic stock reconcile.
     pub stock_reconcile: StockReconcileJobExe,
+    /// `GET /placements/{id}`.
+    pub placement_get: PlacementGetQryExe,
+    /// The async consumer.
+    pub placement_consume: Arc<PlacementConsumeCmdExe>,
+    /// The sweeper of placements queued for too long.
+    pub placement_sweep: PlacementSweepJobExe,
     locks: Arc<dyn LockGateway>,
 }
 
@@ -166,6 +177,7 @@ impl Executors {
             ports.stock.clone(),
             ports.products.clone(),
             ports.orders.clone(),
+            ports.placements.clone(),
             ports.locks.clone(),
             ports.bus.clone(),
         ));
@@ -175,12 +187,26 @@ impl Executors {
             ports.clock.clone(),
             settings.payment_timeout,
         ));
-        // `buckets` differs from `sync` only in the product's bucket layout. `async`
-        // places synchronously until its queue exists; the order records `sync`.
-        let strategies: HashMap<Strategy, Arc<dyn OrderingStrategy>> = Strategy::ALL
-            .into_iter()
-            .map(|s| (s, sync.clone()))
-            .collect();
+        let queued: Arc<dyn OrderingStrategy> = Arc::new(AsyncOrdering::new(
+            ports.placements.clone(),
+            ports.queue.clone(),
+            stock.clone(),
+            ports.clock.clone(),
+        ));
+        // `buckets` differs from `sync` only in the product's bucket layout.
+        let strategies: HashMap<Strategy, Arc<dyn OrderingStrategy>> = HashMap::from([
+            (Strategy::Sync, sync.clone()),
+            (Strategy::Buckets, sync),
+            (Strategy::Async, queued),
+        ]);
+        let placement_consume = Arc::new(PlacementConsumeCmdExe::new(
+            ports.placements.clone(),
+            ports.queue.clone(),
+            catalogue.clone(),
+            stock.clone(),
+            ports.clock.clone(),
+            settings.payment_timeout,
+        ));
         let admin = AdminViews::new(ports, policy.clone());
         let (orders, clock) = (&ports.orders, &ports.clock);
         Self {
@@ -204,6 +230,7 @@ impl Executors {
             admin_orders: AdminOrderListQryExe::new(orders.clone()),
             order_place: PlaceOrderCmdExe::new(
                 orders.clone(),
+                ports.placements.clone(),
                 catalogue.clone(),
                 stock.clone(),
                 strategies,
@@ -223,6 +250,13 @@ impl Executors {
                 ports.products.clone(),
                 stock.clone(),
             ),
+            placement_get: PlacementGetQryExe::new(ports.placements.clone()),
+            placement_sweep: PlacementSweepJobExe::new(
+                ports.placements.clone(),
+                placement_consume.clone(),
+                ports.clock.clone(),
+            ),
+            placement_consume,
             locks: ports.locks.clone(),
             catalogue,
             stock,

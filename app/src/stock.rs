@@ -7,6 +7,7 @@
 //! - Returns (cancel, expiry, stock changes) are bracketed in the ledger so that a
 //!   reload can wait for a quiet moment and never counts a unit twice.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,12 +16,13 @@ use flash_sale_client::{BucketInventoryDto, InventoryDto};
 use flash_sale_domain::DomainError;
 use flash_sale_domain::UserId;
 use flash_sale_domain::gateway::{
-    GatewayError, LedgerView, LockGateway, Notice, NoticeBus, OrderGateway, ProductGateway,
-    Release, Reservation, ReserveRequest, Settlement, StockLedger,
+    GatewayError, InFlight, LedgerView, LockGateway, Notice, NoticeBus, OrderGateway,
+    PlacementGateway, ProductGateway, Release, Reservation, ReserveRequest, Settlement,
+    StockLedger,
 };
 use flash_sale_domain::order::Order;
 use flash_sale_domain::product::{ProductError, ProductId};
-use flash_sale_domain::stock::BucketDelta;
+use flash_sale_domain::stock::{BucketDelta, StockBucket};
 use tokio::sync::Mutex;
 
 use crate::error::AppError;
@@ -38,6 +40,7 @@ pub struct StockService {
     ledger: Arc<dyn StockLedger>,
     products: Arc<dyn ProductGateway>,
     orders: Arc<dyn OrderGateway>,
+    placements: Arc<dyn PlacementGateway>,
     locks: Arc<dyn LockGateway>,
     bus: Option<Arc<dyn NoticeBus>>,
     loader: Mutex<()>,
@@ -56,11 +59,12 @@ fn unavailable_while_suspended() -> AppError {
 }
 
 impl StockService {
-    /// A service over the ledger, reading the truth from the two gateways.
+    /// A service over the ledger, reading the truth from the gateways.
     pub fn new(
         ledger: Arc<dyn StockLedger>,
         products: Arc<dyn ProductGateway>,
         orders: Arc<dyn OrderGateway>,
+        placements: Arc<dyn PlacementGateway>,
         locks: Arc<dyn LockGateway>,
         bus: Option<Arc<dyn NoticeBus>>,
     ) -> Self {
@@ -68,6 +72,7 @@ impl StockService {
             ledger,
             products,
             orders,
+            placements,
             locks,
             bus,
             loader: Mutex::new(()),
@@ -132,14 +137,62 @@ impl StockService {
     }
 
     async fn load_from_database(&self, product_id: ProductId) -> Result<(), AppError> {
-        let buckets = self.products.buckets(product_id).await?;
+        let (buckets, quotas, in_flight) = self.database_state(product_id).await?;
         if buckets.is_empty() {
             return Err(AppError::NotFound("product"));
         }
-        let quotas = self.orders.quotas(product_id).await?;
-        self.ledger.load(product_id, &buckets, &quotas).await?;
+        self.ledger
+            .load(product_id, &buckets, &quotas, &in_flight)
+            .await?;
         tracing::debug!(product.id = product_id.0, "stock loaded into the ledger");
         Ok(())
+    }
+
+    /// What the ledger is loaded from: the buckets, the buyers' quotas and the queued
+    /// placements, their units added to their buyers' quotas. The queued placements
+    /// are read before and after the rows and the read is repeated until no placement
+    /// was resolved in between, so the rows and the placements agree.
+    async fn database_state(
+        &self,
+        product_id: ProductId,
+    ) -> Result<(Vec<StockBucket>, Vec<(UserId, u32)>, Vec<InFlight>), AppError> {
+        let mut attempts = 0;
+        let (queued, buckets, quotas) = loop {
+            let before = self.placements.queued_for(product_id).await?;
+            let buckets = self.products.buckets(product_id).await?;
+            let quotas = self.orders.quotas(product_id).await?;
+            let after = self.placements.queued_for(product_id).await?;
+            let ids = |v: &[flash_sale_domain::placement::Placement]| {
+                v.iter()
+                    .map(|p| p.id.clone())
+                    .collect::<std::collections::HashSet<_>>()
+            };
+            attempts += 1;
+            let stable = ids(&before).is_subset(&ids(&after));
+            if stable || attempts >= 20 {
+                if !stable {
+                    tracing::warn!(
+                        product.id = product_id.0,
+                        "placements kept resolving while loading; reconcile evens it out"
+                    );
+                }
+                break (before, buckets, quotas);
+            }
+        };
+        let mut quotas: HashMap<UserId, u32> = quotas.into_iter().collect();
+        let in_flight: Vec<InFlight> = queued
+            .into_iter()
+            .map(|p| {
+                *quotas.entry(p.user_id.clone()).or_default() += p.quantity;
+                InFlight {
+                    token: p.id.as_str().to_owned(),
+                    user_id: p.user_id,
+                    bucket_no: p.bucket_no,
+                    quantity: p.quantity,
+                }
+            })
+            .collect();
+        Ok((buckets, quotas.into_iter().collect(), in_flight))
     }
 
     /// Loads every product in `ids` that is not loaded yet; a failure is logged and
@@ -209,6 +262,14 @@ impl StockService {
         settlement: Settlement<'_>,
     ) {
         let released = matches!(settlement, Settlement::Released(_));
+        // While the product is being loaded, wait for the loader: the reservation is
+        // then either in what it loaded (and settles now) or was already gone from
+        // the database's queued placements when it read them (and settling is a
+        // no-op), never lost in between.
+        let _loading = match self.ledger.is_loaded(product_id).await {
+            Ok(false) => Some(self.loader.lock().await),
+            _ => None,
+        };
         if let Err(e) = self
             .ledger
             .settle(product_id, token, bucket_no, quantity, settlement)
@@ -432,12 +493,13 @@ impl StockService {
                 available: Vec::new(),
                 in_flight: Vec::new(),
             });
-            let buckets = self.products.buckets(product_id).await?;
+            let (buckets, quotas, in_flight) = self.database_state(product_id).await?;
             let db_available: i64 = buckets.iter().map(|b| b.available).sum();
             let drift = before.available.iter().sum::<i64>() + before.in_flight.iter().sum::<i64>()
                 - db_available;
-            let quotas = self.orders.quotas(product_id).await?;
-            self.ledger.load(product_id, &buckets, &quotas).await?;
+            self.ledger
+                .load(product_id, &buckets, &quotas, &in_flight)
+                .await?;
             Ok::<_, AppError>(drift)
         }
         .await;

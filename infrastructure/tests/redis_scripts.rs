@@ -84,7 +84,7 @@ async fn reserve_checks_the_quota_before_the_stock_and_replays_a_token() {
         ledger.resume(product).await.expect("resume on nothing");
         // Each mode gets a fresh product state.
         ledger
-            .load(product, &buckets(&[2]), &[])
+            .load(product, &buckets(&[2]), &[], &[])
             .await
             .expect("load");
         let first = ledger
@@ -150,7 +150,10 @@ async fn a_settlement_or_a_return_applies_once_however_often_it_is_sent() {
     let f = Fixture::new().await;
     for (i, ledger) in f.ledgers().iter().enumerate() {
         let carol = user(&format!("carol{i}"));
-        ledger.load(P, &buckets(&[3, 3]), &[]).await.expect("load");
+        ledger
+            .load(P, &buckets(&[3, 3]), &[], &[])
+            .await
+            .expect("load");
         let token = format!("s-{i}");
         let Reservation::Reserved { bucket_no, .. } = ledger
             .reserve(request(&carol, 1, 5, &token))
@@ -204,7 +207,10 @@ async fn an_empty_home_bucket_sends_the_buyer_on_and_take_is_all_or_nothing() {
         let dave = user(&format!("dave{i}"));
         let mut layout = vec![0; 4];
         layout[((home_bucket(&dave, 4) + 1) % 4) as usize] = 1;
-        ledger.load(P, &buckets(&layout), &[]).await.expect("load");
+        ledger
+            .load(P, &buckets(&layout), &[], &[])
+            .await
+            .expect("load");
         let reservation = ledger
             .reserve(request(&dave, 1, 5, &format!("h-{i}")))
             .await
@@ -219,7 +225,7 @@ async fn an_empty_home_bucket_sends_the_buyer_on_and_take_is_all_or_nothing() {
             .ok();
 
         ledger
-            .load(P, &buckets(&[5, 1]), &[])
+            .load(P, &buckets(&[5, 1]), &[], &[])
             .await
             .expect("reload");
         let too_much = [
@@ -257,7 +263,7 @@ async fn suspend_waits_for_work_in_flight_and_a_lost_key_means_not_loaded() {
     for (i, ledger) in f.ledgers().iter().enumerate() {
         let erin = user(&format!("erin{i}"));
         ledger
-            .load(P, &buckets(&[4]), &[(erin.clone(), 1)])
+            .load(P, &buckets(&[4]), &[(erin.clone(), 1)], &[])
             .await
             .expect("load");
         let token = format!("w-{i}");
@@ -294,7 +300,7 @@ async fn suspend_waits_for_work_in_flight_and_a_lost_key_means_not_loaded() {
                 .expect("suspend")
         );
         ledger
-            .load(P, &buckets(&[3]), &[(erin.clone(), 2)])
+            .load(P, &buckets(&[3]), &[(erin.clone(), 2)], &[])
             .await
             .expect("reload under suspend");
         ledger.resume(P).await.expect("resume");
@@ -344,7 +350,7 @@ async fn many_concurrent_reservations_never_oversell_or_pass_a_limit() {
     for (mode, ledger) in f.ledgers().into_iter().enumerate() {
         let ledger = std::sync::Arc::new(ledger);
         ledger
-            .load(P, &buckets(&[30, 30, 40]), &[])
+            .load(P, &buckets(&[30, 30, 40]), &[], &[])
             .await
             .expect("load");
         let mut tasks = Vec::new();

@@ -118,6 +118,15 @@ pub struct MqSettings {
     pub backend: MqBackend,
     /// RocketMQ name server.
     pub namesrv: String,
+    /// Placements per consumer batch (one database transaction each).
+    pub batch_size: usize,
+    /// Consumer batches in progress at once.
+    pub consumers: usize,
+    /// Whether this process consumes placements (turn off to run the consumer
+    /// elsewhere).
+    pub consume: bool,
+    /// Tasks the embedded queue holds before new placements get 503.
+    pub queue_capacity: usize,
 }
 
 impl Default for MqSettings {
@@ -125,6 +134,10 @@ impl Default for MqSettings {
         Self {
             backend: MqBackend::Embedded,
             namesrv: "127.0.0.1:9876".to_owned(),
+            batch_size: 64,
+            consumers: 2,
+            consume: true,
+            queue_capacity: 100_000,
         }
     }
 }

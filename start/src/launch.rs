@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use flash_sale_adapter::auth::{DEVELOPMENT_SECRET, JwtAuth};
+use flash_sale_adapter::jobs::ConsumerSettings;
 use flash_sale_adapter::rate_limit::RateLimits;
 use flash_sale_adapter::{AppState, router};
 use flash_sale_app::catalogue::CatalogueSettings;
@@ -13,9 +14,12 @@ use flash_sale_app::probe::Probe;
 use flash_sale_app::{Executors, Ports};
 use flash_sale_infrastructure::clock::SystemClock;
 use flash_sale_infrastructure::db::{
-    Database, DatabaseProbe, SeaOrmEventGateway, SeaOrmOrderGateway, SeaOrmProductGateway,
+    Database, DatabaseProbe, SeaOrmEventGateway, SeaOrmOrderGateway, SeaOrmPlacementGateway,
+    SeaOrmProductGateway,
 };
-use flash_sale_infrastructure::embedded::{EmbeddedLocks, EmbeddedStockLedger};
+use flash_sale_infrastructure::embedded::{
+    EmbeddedLocks, EmbeddedPlacementQueue, EmbeddedStockLedger,
+};
 use flash_sale_infrastructure::redis::{
     Redis, RedisLocks, RedisNoticeBus, RedisProbe, RedisSharedCache, RedisStockLedger,
 };
@@ -24,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::Settings;
+use crate::config::{MqBackend, Settings};
 
 /// A running service.
 pub struct Application {
@@ -82,6 +86,53 @@ pub fn jwt_secret(settings: &Settings) -> SecretString {
     })
 }
 
+/// Every port: the databases' gateways, and the embedded implementations or the
+/// Redis ones when Redis is configured.
+fn ports(settings: &Settings, db: &Database, redis: Option<&Redis>) -> Ports {
+    let mut ports = Ports {
+        events: Arc::new(SeaOrmEventGateway::new(db.clone())),
+        products: Arc::new(SeaOrmProductGateway::new(db.clone())),
+        orders: Arc::new(SeaOrmOrderGateway::new(db.clone())),
+        placements: Arc::new(SeaOrmPlacementGateway::new(db.clone())),
+        queue: Arc::new(EmbeddedPlacementQueue::new(settings.mq.queue_capacity)),
+        stock: Arc::new(EmbeddedStockLedger::new()),
+        locks: Arc::new(EmbeddedLocks::new()),
+        shared_cache: None,
+        bus: None,
+        clock: Arc::new(SystemClock),
+    };
+    if let Some(redis) = redis {
+        ports.stock = Arc::new(RedisStockLedger::new(redis.clone()));
+        ports.locks = Arc::new(RedisLocks::new(redis.clone()));
+        ports.shared_cache = Some(Arc::new(RedisSharedCache::new(redis.clone())));
+        ports.bus = Some(Arc::new(RedisNoticeBus::new(redis.clone())));
+    }
+    ports
+}
+
+/// The async consumer and the placement sweeper.
+fn spawn_consumer_jobs(
+    settings: &Settings,
+    exec: &Arc<Executors>,
+    stop: &watch::Sender<bool>,
+) -> Vec<JoinHandle<()>> {
+    let mut jobs = flash_sale_adapter::jobs::spawn_consumer(
+        exec,
+        ConsumerSettings {
+            batch_size: settings.mq.batch_size.max(1),
+            workers: settings.mq.consumers.max(1),
+            drain_timeout: settings.server.shutdown_timeout.0,
+        },
+        &stop.subscribe(),
+    );
+    jobs.push(flash_sale_adapter::jobs::spawn_sweeper(
+        exec.clone(),
+        settings.mq.batch_size.max(1),
+        stop.subscribe(),
+    ));
+    jobs
+}
+
 /// Lets a caller wrap or replace ports before the service is built (tests inject
 /// faults this way).
 pub type PortsHook = Box<dyn FnOnce(&mut Ports) + Send>;
@@ -97,12 +148,16 @@ pub async fn launch_with(
     listener: TcpListener,
     hook: PortsHook,
 ) -> anyhow::Result<Application> {
+    if settings.mq.backend == MqBackend::Rocketmq {
+        anyhow::bail!(
+            "mq.backend = \"rocketmq\" is not available yet: use \"embedded\" (the default)"
+        );
+    }
     let metrics = flash_sale_adapter::metrics::install();
     let db = Database::connect(&settings.database.url, settings.database.max_connections)
         .await
         .context("connecting to the database")?;
     db.migrate().await.context("migrating the database")?;
-
     let redis = if settings.redis.url.trim().is_empty() {
         None
     } else {
@@ -115,22 +170,7 @@ pub async fn launch_with(
         );
         Some(redis)
     };
-    let mut ports = Ports {
-        events: Arc::new(SeaOrmEventGateway::new(db.clone())),
-        products: Arc::new(SeaOrmProductGateway::new(db.clone())),
-        orders: Arc::new(SeaOrmOrderGateway::new(db.clone())),
-        stock: Arc::new(EmbeddedStockLedger::new()),
-        locks: Arc::new(EmbeddedLocks::new()),
-        shared_cache: None,
-        bus: None,
-        clock: Arc::new(SystemClock),
-    };
-    if let Some(redis) = &redis {
-        ports.stock = Arc::new(RedisStockLedger::new(redis.clone()));
-        ports.locks = Arc::new(RedisLocks::new(redis.clone()));
-        ports.shared_cache = Some(Arc::new(RedisSharedCache::new(redis.clone())));
-        ports.bus = Some(Arc::new(RedisNoticeBus::new(redis.clone())));
-    }
+    let mut ports = ports(&settings, &db, redis.as_ref());
     hook(&mut ports);
     let app_settings = flash_sale_app::Settings {
         payment_timeout: settings.orders.payment_timeout.0,
@@ -166,6 +206,9 @@ pub async fn launch_with(
         flash_sale_adapter::jobs::spawn_warm_up(exec.clone(), stop.subscribe()),
         flash_sale_adapter::jobs::spawn_housekeeping(limits, stop.subscribe()),
     ];
+    if settings.mq.consume {
+        jobs.extend(spawn_consumer_jobs(&settings, &exec, &stop));
+    }
     if let Some(redis) = &redis {
         let exec = exec.clone();
         jobs.push(RedisNoticeBus::new(redis.clone()).subscribe(

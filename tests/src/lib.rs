@@ -38,6 +38,7 @@ pub enum Backend {
 
 impl Backend {
     /// The database part.
+    #[must_use]
     pub fn database(self) -> Self {
         match self {
             Self::MariaDbRedis => Self::MariaDb,
@@ -73,7 +74,7 @@ impl TestRedis {
         let prefix = format!("fst{}", uuid::Uuid::now_v7().simple());
         flash_sale_infrastructure::redis::Redis::connect(&url, &prefix)
             .await
-            .and_then(|_| Ok(()))
+            .map(|_| ())
             .with_context(|| format!("cannot reach Redis at {url}; is it running?"))?;
         Ok(Self { url, prefix })
     }
@@ -142,13 +143,20 @@ impl TestCluster {
     /// Starts the nodes and joins them into a cluster covering every slot.
     pub async fn start() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let ports = free_cluster_ports(3)?;
+        let ports = free_cluster_ports(3);
         for port in &ports {
             let node = dir.path().join(port.to_string());
             std::fs::create_dir_all(&node)?;
             let status = std::process::Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--cluster-enabled", "yes", "--save", "", "--appendonly", "no"])
+                .args([
+                    "--cluster-enabled",
+                    "yes",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
                 .args(["--daemonize", "yes", "--cluster-node-timeout", "2000"])
                 .arg("--cluster-config-file")
                 .arg(node.join("nodes.conf"))
@@ -200,8 +208,7 @@ impl TestCluster {
                 let out = std::process::Command::new("redis-cli")
                     .args(["-p", &port.to_string(), "--scan", "--pattern", pattern])
                     .output()
-                    .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
-                    .unwrap_or(0);
+                    .map_or(0, |o| String::from_utf8_lossy(&o.stdout).lines().count());
                 (*port, out)
             })
             .collect()
@@ -222,17 +229,21 @@ impl Drop for TestCluster {
 }
 
 /// `count` ports whose cluster bus ports (+10000) are free too.
-fn free_cluster_ports(count: usize) -> anyhow::Result<Vec<u16>> {
+fn free_cluster_ports(count: usize) -> Vec<u16> {
     let mut ports = Vec::new();
     let mut candidate = 21_000 + u16::try_from(std::process::id() % 20_000).unwrap_or(0) % 20_000;
     while ports.len() < count {
-        candidate = if candidate >= 40_000 { 21_000 } else { candidate + 7 };
+        candidate = if candidate >= 40_000 {
+            21_000
+        } else {
+            candidate + 7
+        };
         let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
         if free(candidate) && free(candidate + 10_000) {
             ports.push(candidate);
         }
     }
-    Ok(ports)
+    ports
 }
 
 /// A database that exists for one test and is dropped afterwards.
@@ -551,6 +562,13 @@ impl TestApp {
     /// Stops the service and starts a new one on the same database and port
     /// settings (clients must be re-made from `anon`/`admin`, whose address changes).
     pub async fn restart(&mut self) {
+        self.restart_with(|_| {}).await;
+    }
+
+    /// [`TestApp::restart`], with `tweak` applied to the settings first (they stay
+    /// for later restarts and siblings).
+    pub async fn restart_with(&mut self, tweak: impl FnOnce(&mut Settings)) {
+        tweak(&mut self.settings);
         if let Some(app) = self.app.take() {
             app.shutdown(Duration::from_secs(5))
                 .await

@@ -22,6 +22,21 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/orders/{id}", get(detail))
         .route("/orders/{id}/pay", post(pay))
         .route("/orders/{id}/cancel", post(cancel))
+        .route("/placements/{id}", get(placement))
+}
+
+/// One of the caller's async placements: `queued`, then `succeeded` with the order id
+/// or `failed` with the reason, within 60 s.
+#[utoipa::path(get, path = "/api/v1/placements/{id}", tag = "buyer",
+    params(("id" = String, Path, description = "placement id")),
+    responses((status = 200, body = PlacementDto), (status = 404, body = flash_sale_client::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn placement(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<PlacementDto>, ApiError> {
+    Ok(Json(state.exec.placement_get.execute(&caller, &id).await?))
 }
 
 /// Place an order: 201 with the order (sync, buckets), 202 with a placement (async).

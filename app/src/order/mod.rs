@@ -4,11 +4,16 @@
 mod idempotency;
 mod lifecycle;
 mod place;
+mod placement;
 mod query;
 
 pub use lifecycle::{OrderCancelCmdExe, OrderExpireJobExe, OrderPayCmdExe};
 pub use place::{
     OrderingStrategy, PlaceContext, PlaceOrderCmdExe, PlaceOrderOutcome, SyncOrdering,
+};
+pub use placement::{
+    AsyncOrdering, ConsumeReport, PlacementConsumeCmdExe, PlacementGetQryExe, PlacementSweepJobExe,
+    placement_dto,
 };
 pub use query::{AdminOrderListQryExe, OrderGetQryExe, OrderListQryExe};
 

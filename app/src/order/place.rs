@@ -14,12 +14,12 @@ use async_trait::async_trait;
 use flash_sale_client::{OrderDto, OrderPlaceCmd, PlacementDto};
 use flash_sale_domain::event::Event;
 use flash_sale_domain::gateway::{
-    Clock, GatewayError, OrderGateway, Reservation, ReserveRequest, Settlement,
+    Clock, GatewayError, OrderGateway, PlacementGateway, Reservation, ReserveRequest, Settlement,
 };
 use flash_sale_domain::order::{
     IdempotencyKey, NewOrder, Order, OrderError, OrderId, OrderRequest,
 };
-use flash_sale_domain::product::{Product, ProductId};
+use flash_sale_domain::product::{PerUserLimit, Product, ProductId};
 use flash_sale_domain::{Strategy, UserId};
 
 use super::idempotency::KeyLocks;
@@ -75,6 +75,23 @@ pub(crate) fn replay(order: &Order, request: &OrderRequest) -> Result<PlaceOrder
     }
 }
 
+/// The bucket a reservation took its units from; the refusal as an error otherwise.
+pub(crate) fn reserved_bucket(
+    reservation: Reservation,
+    limit: PerUserLimit,
+) -> Result<u32, AppError> {
+    match reservation {
+        Reservation::Reserved { bucket_no, .. } => Ok(bucket_no),
+        Reservation::SoldOut { .. } => Err(AppError::domain(OrderError::SoldOut)),
+        Reservation::LimitExceeded { .. } => Err(AppError::domain(OrderError::LimitExceeded {
+            limit: limit.get(),
+        })),
+        Reservation::NotLoaded | Reservation::Suspended => {
+            Err(AppError::Unavailable("stock is being loaded".into()))
+        }
+    }
+}
+
 /// `sync` (and `buckets`, whose difference lives in the product's bucket layout):
 /// reserve stock and quota in the ledger, then one database transaction; any failure
 /// after the reservation releases it.
@@ -119,18 +136,7 @@ impl OrderingStrategy for SyncOrdering {
                 token: id.as_str(),
             })
             .await?;
-        let bucket_no = match reservation {
-            Reservation::Reserved { bucket_no, .. } => bucket_no,
-            Reservation::SoldOut { .. } => return Err(AppError::domain(OrderError::SoldOut)),
-            Reservation::LimitExceeded { .. } => {
-                return Err(AppError::domain(OrderError::LimitExceeded {
-                    limit: limit.get(),
-                }));
-            }
-            Reservation::NotLoaded | Reservation::Suspended => {
-                return Err(AppError::Unavailable("stock is being loaded".into()));
-            }
-        };
+        let bucket_no = reserved_bucket(reservation, limit)?;
         let settle = |settlement| {
             self.stock.settle(
                 ctx.product.id,
@@ -190,6 +196,7 @@ impl OrderingStrategy for SyncOrdering {
 
 struct PlaceCore {
     orders: Arc<dyn OrderGateway>,
+    placements: Arc<dyn PlacementGateway>,
     catalogue: Arc<CatalogueService>,
     stock: Arc<StockService>,
     policy: Arc<OrderingPolicy>,
@@ -225,6 +232,7 @@ impl PlaceOrderCmdExe {
     /// implementation.
     pub fn new(
         orders: Arc<dyn OrderGateway>,
+        placements: Arc<dyn PlacementGateway>,
         catalogue: Arc<CatalogueService>,
         stock: Arc<StockService>,
         strategies: HashMap<Strategy, Arc<dyn OrderingStrategy>>,
@@ -233,6 +241,7 @@ impl PlaceOrderCmdExe {
         Self {
             core: PlaceCore {
                 orders,
+                placements,
                 catalogue,
                 stock,
                 policy,
@@ -270,10 +279,8 @@ impl PlaceCore {
             None => None,
         };
         if let Some(key) = &key
-            && let Some(first) = self.orders.find_by_idempotency_key(&user, key).await?
+            && let Some(result) = self.replay(&user, key, &request).await?
         {
-            let result = replay(&first, &request);
-            count(first.strategy, &result);
             return result;
         }
         let (event, entry) = self.sale_context(request.product_id).await?;
@@ -290,6 +297,29 @@ impl PlaceCore {
             .await;
         count(strategy, &result);
         result
+    }
+
+    /// The first answer to this key: a 202 placement (as it is now) when the first
+    /// request made one, else the 201 order.
+    async fn replay(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+        request: &OrderRequest,
+    ) -> Result<Option<Result<PlaceOrderOutcome, AppError>>, AppError> {
+        let order = self.orders.find_by_idempotency_key(user, key).await?;
+        if order.as_ref().is_none_or(|o| o.placement_id.is_some())
+            && let Some(result) =
+                super::placement::placement_replay(&self.placements, user, key, request).await?
+        {
+            count(Strategy::Async, &result);
+            return Ok(Some(result));
+        }
+        Ok(order.map(|first| {
+            let result = replay(&first, request);
+            count(first.strategy, &result);
+            result
+        }))
     }
 
     async fn checked_place(

@@ -11,6 +11,7 @@ mod error;
 mod event_gateway;
 pub mod migration;
 mod order_gateway;
+mod placement_gateway;
 mod product_gateway;
 
 use std::ops::Deref;
@@ -28,6 +29,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 pub use error::db_error;
 pub use event_gateway::SeaOrmEventGateway;
 pub use order_gateway::SeaOrmOrderGateway;
+pub use placement_gateway::SeaOrmPlacementGateway;
 pub use product_gateway::SeaOrmProductGateway;
 
 /// A connection pool plus, on SQLite, the write gate.

@@ -44,7 +44,7 @@ impl SeaOrmOrderGateway {
     }
 }
 
-fn i32_of(v: u32) -> i32 {
+pub(super) fn i32_of(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
@@ -83,7 +83,7 @@ fn to_domain(row: order::Model) -> Result<Order, GatewayError> {
     })
 }
 
-fn to_row(order: &Order) -> order::ActiveModel {
+pub(super) fn to_row(order: &Order) -> order::ActiveModel {
     order::ActiveModel {
         id: Set(order.id.as_str().to_owned()),
         user_id: Set(order.user_id.as_str().to_owned()),
@@ -111,7 +111,7 @@ fn to_row(order: &Order) -> order::ActiveModel {
 
 /// Makes sure the buyer's quota row exists (with 0 used) without failing when it
 /// does: `ON CONFLICT DO NOTHING` / `INSERT IGNORE`.
-async fn ensure_quota_row(
+pub(super) async fn ensure_quota_row(
     conn: &impl ConnectionTrait,
     backend: DbBackend,
     user: &UserId,
@@ -140,7 +140,7 @@ async fn ensure_quota_row(
 }
 
 /// Adds `delta` to one bucket's `available`; a decrement only when that many are there.
-async fn move_available(
+pub(super) async fn move_available(
     conn: &impl ConnectionTrait,
     product_id: ProductId,
     bucket_no: u32,
@@ -159,8 +159,77 @@ async fn move_available(
     Ok(update.exec(conn).await?.rows_affected == 1)
 }
 
+/// Adds `units` to the buyer's used quota of the product, only within `limit`.
+pub(super) async fn take_quota(
+    conn: &impl ConnectionTrait,
+    backend: DbBackend,
+    user: &UserId,
+    product_id: ProductId,
+    units: u32,
+    limit: u32,
+) -> Result<bool, DbErr> {
+    ensure_quota_row(conn, backend, user, product_id).await?;
+    let quota = purchase_quota::Entity::update_many()
+        .col_expr(
+            purchase_quota::Column::Used,
+            Expr::col(purchase_quota::Column::Used).add(i32_of(units)),
+        )
+        .filter(purchase_quota::Column::UserId.eq(user.as_str()))
+        .filter(purchase_quota::Column::ProductId.eq(product_id.0))
+        .filter(
+            Expr::col(purchase_quota::Column::Used)
+                .add(i32_of(units))
+                .lte(i32_of(limit)),
+        )
+        .exec(conn)
+        .await?;
+    Ok(quota.rows_affected == 1)
+}
+
+/// The order transaction's body: the bucket only if it holds enough, the quota only
+/// within the limit, then the order and its ledger row.
+pub(super) async fn place_in(
+    tx: &WriteTx,
+    backend: DbBackend,
+    order: &Order,
+    limit: PerUserLimit,
+) -> Result<Placed, DbErr> {
+    let quantity = i64::from(order.quantity);
+    if !move_available(&**tx, order.product_id, order.bucket_no, -quantity).await? {
+        return Ok(Placed::SoldOut);
+    }
+    if !take_quota(
+        &**tx,
+        backend,
+        &order.user_id,
+        order.product_id,
+        order.quantity,
+        limit.get(),
+    )
+    .await?
+    {
+        return Ok(Placed::OverLimit);
+    }
+    to_row(order).insert(&**tx).await?;
+    placed_ledger_row(order).insert(&**tx).await?;
+    Ok(Placed::Done)
+}
+
+/// The `order_placed` ledger row of `order`.
+pub(super) fn placed_ledger_row(order: &Order) -> super::entity::inventory_ledger::ActiveModel {
+    ledger_row(
+        order.product_id,
+        order.bucket_no,
+        -i64::from(order.quantity),
+        LedgerReason::OrderPlaced,
+        order.id.as_str(),
+        order.created_at,
+    )
+}
+
 /// What one attempt of the order transaction concluded.
-enum Placed {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Placed {
     Done,
     SoldOut,
     OverLimit,
@@ -169,51 +238,9 @@ enum Placed {
 impl SeaOrmOrderGateway {
     async fn try_place(&self, order: &Order, limit: PerUserLimit) -> Result<Placed, DbErr> {
         let tx = self.db.begin_write().await?;
-        let result = self.place_in(&tx, order, limit).await;
+        let result = place_in(&tx, self.db.backend(), order, limit).await;
         tx.finish(result, |placed| matches!(placed, Placed::Done))
             .await
-    }
-
-    async fn place_in(
-        &self,
-        tx: &WriteTx,
-        order: &Order,
-        limit: PerUserLimit,
-    ) -> Result<Placed, DbErr> {
-        let quantity = i64::from(order.quantity);
-        if !move_available(&**tx, order.product_id, order.bucket_no, -quantity).await? {
-            return Ok(Placed::SoldOut);
-        }
-        ensure_quota_row(&**tx, self.db.backend(), &order.user_id, order.product_id).await?;
-        let quota = purchase_quota::Entity::update_many()
-            .col_expr(
-                purchase_quota::Column::Used,
-                Expr::col(purchase_quota::Column::Used).add(i32_of(order.quantity)),
-            )
-            .filter(purchase_quota::Column::UserId.eq(order.user_id.as_str()))
-            .filter(purchase_quota::Column::ProductId.eq(order.product_id.0))
-            .filter(
-                Expr::col(purchase_quota::Column::Used)
-                    .add(i32_of(order.quantity))
-                    .lte(i32_of(limit.get())),
-            )
-            .exec(&**tx)
-            .await?;
-        if quota.rows_affected != 1 {
-            return Ok(Placed::OverLimit);
-        }
-        to_row(order).insert(&**tx).await?;
-        ledger_row(
-            order.product_id,
-            order.bucket_no,
-            -quantity,
-            LedgerReason::OrderPlaced,
-            order.id.as_str(),
-            order.created_at,
-        )
-        .insert(&**tx)
-        .await?;
-        Ok(Placed::Done)
     }
 
     async fn try_release(
@@ -286,7 +313,7 @@ impl SeaOrmOrderGateway {
 }
 
 /// A unique violation on none of the named keys: the order id itself.
-fn is_primary_key_violation(err: &DbErr) -> bool {
+pub(super) fn is_primary_key_violation(err: &DbErr) -> bool {
     matches!(
         err.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
@@ -294,7 +321,7 @@ fn is_primary_key_violation(err: &DbErr) -> bool {
 }
 
 /// Retries `attempt` while it fails with a deadlock or serialization failure.
-async fn with_retries<T, F, Fut>(mut attempt: F) -> Result<T, DbErr>
+pub(super) async fn with_retries<T, F, Fut>(mut attempt: F) -> Result<T, DbErr>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, DbErr>>,

@@ -1,7 +1,9 @@
 //! In-process implementations for the embedded (single-instance, no server) mode.
 
 mod locks;
+mod queue;
 mod stock_ledger;
 
 pub use locks::EmbeddedLocks;
+pub use queue::EmbeddedPlacementQueue;
 pub use stock_ledger::EmbeddedStockLedger;

@@ -6,14 +6,16 @@
 //! shard lock while it checks the quota and swaps the stock, so stock and quota move
 //! together; different buyers never wait for each other unless they share a shard.
 //!
-//! Tokens naming reservations and returns are not needed here: in one process every
-//! settlement and return is applied exactly once by the code that made it.
+//! Reservations are remembered by token (in 64 shards) so that a settlement applies
+//! once: a duplicate, or one for a reservation this ledger never held (made before a
+//! restart and not handed back by the loader), changes nothing. Returns need no
+//! token: in one process each is finished exactly once by the code that began it.
 //!
 //! A per-product read-write lock is taken for reading by every operation and for
 //! writing only to replace the state (loading, reconcile), which happens while the
 //! product is suspended and idle.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -21,7 +23,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use flash_sale_domain::UserId;
 use flash_sale_domain::gateway::{
-    GatewayError, LedgerView, Reservation, ReserveRequest, Settlement, StockLedger,
+    GatewayError, InFlight, LedgerView, Reservation, ReserveRequest, Settlement, StockLedger,
 };
 use flash_sale_domain::product::{ProductError, ProductId};
 use flash_sale_domain::stock::{BucketDelta, StockBucket, probe_order};
@@ -37,6 +39,8 @@ pub struct EmbeddedStockLedger {
 #[derive(Debug)]
 struct ProductStock {
     state: RwLock<StockState>,
+    /// Tokens of the reservations not yet settled.
+    tokens: Vec<Mutex<HashSet<String>>>,
     suspended: AtomicBool,
     /// Reservations not yet settled plus returns not yet finished.
     pending: AtomicI64,
@@ -120,9 +124,34 @@ fn try_take(counter: &AtomicI64, units: i64) -> bool {
 }
 
 impl ProductStock {
+    fn new(state: StockState, held: &[InFlight]) -> Self {
+        let tokens: Vec<Mutex<HashSet<String>>> = (0..QUOTA_SHARDS)
+            .map(|_| Mutex::new(HashSet::new()))
+            .collect();
+        for f in held {
+            lock(&tokens[token_shard(&f.token)]).insert(f.token.clone());
+        }
+        Self {
+            state: RwLock::new(state),
+            tokens,
+            suspended: AtomicBool::new(false),
+            pending: AtomicI64::new(i64::try_from(held.len()).unwrap_or(i64::MAX)),
+        }
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, StockState> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn tokens(&self, token: &str) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        lock(&self.tokens[token_shard(token)])
+    }
+}
+
+fn token_shard(token: &str) -> usize {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(token);
+    usize::try_from(hash % QUOTA_SHARDS as u64).unwrap_or(0)
 }
 
 impl EmbeddedStockLedger {
@@ -155,6 +184,13 @@ impl StockLedger for EmbeddedStockLedger {
             return Ok(Reservation::Suspended);
         }
         let mut quotas = state.quota(request.user_id);
+        let mut tokens = stock.tokens(request.token);
+        if tokens.contains(request.token) {
+            return Err(GatewayError::Internal(format!(
+                "reservation token {} is in use",
+                request.token
+            )));
+        }
         let used = quotas.get(request.user_id).copied().unwrap_or(0);
         if used + request.quantity > request.limit {
             return Ok(Reservation::LimitExceeded { used });
@@ -167,6 +203,7 @@ impl StockLedger for EmbeddedStockLedger {
                 stock.pending.fetch_add(1, Ordering::AcqRel);
                 state.in_flight[bucket].fetch_add(units, Ordering::AcqRel);
                 quotas.insert(request.user_id.clone(), used + request.quantity);
+                tokens.insert(request.token.to_owned());
                 return Ok(Reservation::Reserved {
                     bucket_no,
                     left: state.left(),
@@ -179,7 +216,7 @@ impl StockLedger for EmbeddedStockLedger {
     async fn settle(
         &self,
         product_id: ProductId,
-        _token: &str,
+        token: &str,
         bucket_no: u32,
         quantity: u32,
         settlement: Settlement<'_>,
@@ -188,6 +225,9 @@ impl StockLedger for EmbeddedStockLedger {
             return Ok(());
         };
         let state = stock.read();
+        if !stock.tokens(token).remove(token) {
+            return Ok(());
+        }
         let units = i64::from(quantity);
         if let Some(in_flight) = state.in_flight.get(bucket_no as usize) {
             in_flight.fetch_sub(units, Ordering::AcqRel);
@@ -274,6 +314,7 @@ impl StockLedger for EmbeddedStockLedger {
         product_id: ProductId,
         buckets: &[StockBucket],
         quotas: &[(UserId, u32)],
+        in_flight: &[InFlight],
     ) -> Result<(), GatewayError> {
         let existing = self.product(product_id);
         match existing {
@@ -286,12 +327,20 @@ impl StockLedger for EmbeddedStockLedger {
                     .collect();
                 *state = StockState::new(buckets, &in_flight, quotas);
             }
+            // Reservations this process made before it restarted: held again.
             None => {
-                let stock = Arc::new(ProductStock {
-                    state: RwLock::new(StockState::new(buckets, &[], quotas)),
-                    suspended: AtomicBool::new(false),
-                    pending: AtomicI64::new(0),
-                });
+                let mut held = Vec::new();
+                for f in in_flight {
+                    let bucket = f.bucket_no as usize;
+                    if held.len() <= bucket {
+                        held.resize(bucket + 1, 0);
+                    }
+                    held[bucket] += i64::from(f.quantity);
+                }
+                let stock = Arc::new(ProductStock::new(
+                    StockState::new(buckets, &held, quotas),
+                    in_flight,
+                ));
                 self.products
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -375,13 +424,27 @@ mod tests {
             .collect()
     }
 
-    fn request<'a>(user: &'a UserId, quantity: u32, limit: u32) -> ReserveRequest<'a> {
+    fn named<'a>(
+        user: &'a UserId,
+        quantity: u32,
+        limit: u32,
+        token: &'a str,
+    ) -> ReserveRequest<'a> {
+        ReserveRequest {
+            token,
+            ..request(user, quantity, limit)
+        }
+    }
+
+    fn request(user: &UserId, quantity: u32, limit: u32) -> ReserveRequest<'_> {
+        static NEXT: AtomicI64 = AtomicI64::new(0);
+        let token = format!("t{}", NEXT.fetch_add(1, Ordering::Relaxed));
         ReserveRequest {
             product_id: ProductId(1),
             user_id: user,
             quantity,
             limit,
-            token: "t",
+            token: Box::leak(token.into_boxed_str()),
         }
     }
 
@@ -394,7 +457,7 @@ mod tests {
             Some(Reservation::NotLoaded)
         );
         ledger
-            .load(ProductId(1), &buckets(&[3]), &[])
+            .load(ProductId(1), &buckets(&[3]), &[], &[])
             .await
             .expect("loads");
         assert!(matches!(
@@ -411,7 +474,7 @@ mod tests {
         let ledger = EmbeddedStockLedger::new();
         let alice = user("alice");
         ledger
-            .load(ProductId(1), &buckets(&[10]), &[(alice.clone(), 2)])
+            .load(ProductId(1), &buckets(&[10]), &[(alice.clone(), 2)], &[])
             .await
             .expect("loads");
         assert_eq!(
@@ -427,10 +490,69 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_rebuilt_ledger_holds_the_queued_placements_until_they_settle() {
+        let ledger = EmbeddedStockLedger::new();
+        let alice = user("alice");
+        let queued = InFlight {
+            token: "p1".into(),
+            user_id: alice.clone(),
+            bucket_no: 0,
+            quantity: 2,
+        };
+        ledger
+            .load(
+                ProductId(1),
+                &buckets(&[3]),
+                &[(alice.clone(), 2)],
+                &[queued],
+            )
+            .await
+            .expect("loads");
+        let view = ledger
+            .view(ProductId(1))
+            .await
+            .expect("view")
+            .expect("loaded");
+        assert_eq!((view.available, view.in_flight), (vec![1], vec![2]));
+        assert!(
+            !ledger
+                .suspend(ProductId(1), Duration::from_millis(20))
+                .await
+                .expect("suspend"),
+            "a held placement keeps the product busy"
+        );
+        ledger.resume(ProductId(1)).await.expect("resume");
+        ledger
+            .settle(ProductId(1), "p1", 0, 2, Settlement::Released(&alice))
+            .await
+            .expect("settles");
+        let view = ledger
+            .view(ProductId(1))
+            .await
+            .expect("view")
+            .expect("loaded");
+        assert_eq!((view.available, view.in_flight), (vec![3], vec![0]));
+        assert!(
+            ledger
+                .suspend(ProductId(1), Duration::from_millis(20))
+                .await
+                .expect("suspend")
+        );
+        ledger.resume(ProductId(1)).await.expect("resume");
+        assert!(
+            matches!(
+                ledger.reserve(request(&alice, 2, 2)).await,
+                Ok(Reservation::Reserved { .. })
+            ),
+            "the released placement gave the buyer's quota back"
+        );
+    }
+
+    #[tokio::test]
     async fn an_empty_home_bucket_sends_the_buyer_to_another() {
         let ledger = EmbeddedStockLedger::new();
         ledger
-            .load(ProductId(1), &buckets(&[0, 0, 0, 1]), &[])
+            .load(ProductId(1), &buckets(&[0, 0, 0, 1]), &[], &[])
             .await
             .expect("loads");
         let bob = user("bob");
@@ -452,14 +574,17 @@ mod tests {
         let ledger = EmbeddedStockLedger::new();
         let (alice, bob) = (user("alice"), user("bob"));
         ledger
-            .load(ProductId(1), &buckets(&[5]), &[])
+            .load(ProductId(1), &buckets(&[5]), &[], &[])
             .await
             .expect("loads");
         ledger
-            .reserve(request(&alice, 2, 5))
+            .reserve(named(&alice, 2, 5, "ta"))
             .await
             .expect("reserves");
-        ledger.reserve(request(&bob, 1, 5)).await.expect("reserves");
+        ledger
+            .reserve(named(&bob, 1, 5, "tb"))
+            .await
+            .expect("reserves");
         let view = ledger
             .view(ProductId(1))
             .await
@@ -467,13 +592,19 @@ mod tests {
             .expect("loaded");
         assert_eq!((view.available[0], view.in_flight[0]), (2, 3));
         ledger
-            .settle(ProductId(1), "t", 0, 2, Settlement::Committed)
+            .settle(ProductId(1), "ta", 0, 2, Settlement::Committed)
             .await
             .expect("settles");
+        for _ in 0..2 {
+            ledger
+                .settle(ProductId(1), "tb", 0, 1, Settlement::Released(&bob))
+                .await
+                .expect("settles; the second time changes nothing");
+        }
         ledger
-            .settle(ProductId(1), "t", 0, 1, Settlement::Released(&bob))
+            .settle(ProductId(1), "never-reserved", 0, 1, Settlement::Committed)
             .await
-            .expect("settles");
+            .expect("changes nothing");
         let view = ledger
             .view(ProductId(1))
             .await
@@ -493,7 +624,7 @@ mod tests {
     async fn many_threads_never_oversell_or_pass_a_limit() {
         let ledger = Arc::new(EmbeddedStockLedger::new());
         ledger
-            .load(ProductId(1), &buckets(&[40, 40, 20]), &[])
+            .load(ProductId(1), &buckets(&[40, 40, 20]), &[], &[])
             .await
             .expect("loads");
         let mut tasks = Vec::new();
@@ -525,11 +656,11 @@ mod tests {
         let ledger = Arc::new(EmbeddedStockLedger::new());
         let alice = user("alice");
         ledger
-            .load(ProductId(1), &buckets(&[5]), &[])
+            .load(ProductId(1), &buckets(&[5]), &[], &[])
             .await
             .expect("loads");
         ledger
-            .reserve(request(&alice, 1, 5))
+            .reserve(named(&alice, 1, 5, "ts"))
             .await
             .expect("reserves");
         assert!(
@@ -544,7 +675,7 @@ mod tests {
         );
         assert!(ledger.begin_return(ProductId(1), "r").await.is_err());
         ledger
-            .settle(ProductId(1), "t", 0, 1, Settlement::Committed)
+            .settle(ProductId(1), "ts", 0, 1, Settlement::Committed)
             .await
             .expect("settles");
         assert!(
@@ -554,7 +685,7 @@ mod tests {
                 .expect("suspends")
         );
         ledger
-            .load(ProductId(1), &buckets(&[7]), &[(alice.clone(), 1)])
+            .load(ProductId(1), &buckets(&[7]), &[(alice.clone(), 1)], &[])
             .await
             .expect("reloads");
         ledger.resume(ProductId(1)).await.expect("resumes");

@@ -9,13 +9,14 @@
 //! settle and return happen at most once, even when a reply is lost and the call is
 //! repeated.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use flash_sale_domain::UserId;
 use flash_sale_domain::gateway::{
-    GatewayError, LedgerView, Reservation, ReserveRequest, Settlement, StockLedger,
+    GatewayError, InFlight, LedgerView, Reservation, ReserveRequest, Settlement, StockLedger,
 };
 use flash_sale_domain::product::{ProductError, ProductId};
 use flash_sale_domain::stock::{BucketDelta, StockBucket, probe_order};
@@ -584,6 +585,7 @@ impl StockLedger for RedisStockLedger {
         product_id: ProductId,
         buckets: &[StockBucket],
         quotas: &[(UserId, u32)],
+        in_flight: &[InFlight],
     ) -> Result<(), GatewayError> {
         let keys = self.keys(product_id);
         let mut conn = self.redis.conn();
@@ -617,17 +619,37 @@ impl StockLedger for RedisStockLedger {
                 .run("hset", cmd.query_async::<i64>(&mut conn))
                 .await?;
         }
+        let now_ms = now_ms();
+        let mut held: HashMap<u32, i64> = HashMap::new();
+        for chunk in in_flight.chunks(QUOTA_CHUNK) {
+            let mut cmd = redis::cmd("HSET");
+            cmd.arg(&keys.res);
+            for f in chunk {
+                *held.entry(f.bucket_no).or_default() += i64::from(f.quantity);
+                let record = format!(
+                    "{}|{}|{now_ms}|{}",
+                    f.bucket_no,
+                    f.quantity,
+                    f.user_id.as_str()
+                );
+                cmd.arg(&f.token).arg(record);
+            }
+            self.redis
+                .run("hset", cmd.query_async::<i64>(&mut conn))
+                .await?;
+        }
         let count = u32::try_from(buckets.len()).unwrap_or(1);
         for bucket in buckets {
+            let held = held.get(&bucket.bucket_no).copied().unwrap_or(0);
             self.redis
                 .run(
                     "hset",
                     redis::cmd("HSET")
                         .arg(keys.bucket(bucket.bucket_no))
                         .arg("avail")
-                        .arg(bucket.available)
+                        .arg(bucket.available - held)
                         .arg("inflight")
-                        .arg(0)
+                        .arg(held)
                         .arg("susp")
                         .arg(susp)
                         .query_async::<i64>(&mut conn),

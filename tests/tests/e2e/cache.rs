@@ -172,7 +172,7 @@ async fn two_instances_drop_a_changed_entry_at_once_and_load_it_once(backend: Ba
     // A long local TTL: only the pub/sub notice can explain a quick refresh.
     let t = TestApp::spawn_hooked(
         backend,
-        |s| s.cache.local_ttl = flash_sale::config::HumanDuration(Duration::from_secs(60)),
+        |s| s.cache.local_ttl = flash_sale::config::HumanDuration(Duration::from_mins(1)),
         counting(&finds),
     )
     .await;
@@ -401,12 +401,15 @@ mod on_a_cluster {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs PostgreSQL on 127.0.0.1:5432 and redis-server/redis-cli installed; run scripts/test-all.sh"]
     async fn postgres() {
-        a_sale_on_a_redis_cluster_spreads_buckets_and_keeps_every_invariant(Backend::Postgres).await;
+        a_sale_on_a_redis_cluster_spreads_buckets_and_keeps_every_invariant(Backend::Postgres)
+            .await;
     }
 }
 
 async fn a_sale_on_a_redis_cluster_spreads_buckets_and_keeps_every_invariant(backend: Backend) {
-    let cluster = flash_sale_tests::TestCluster::start().await.expect("a private Redis Cluster");
+    let cluster = flash_sale_tests::TestCluster::start()
+        .await
+        .expect("a private Redis Cluster");
     let url = cluster.url();
     let t = TestApp::spawn_with(backend, |s| {
         s.redis.url.clone_from(&url);
@@ -421,11 +424,18 @@ async fn a_sale_on_a_redis_cluster_spreads_buckets_and_keeps_every_invariant(bac
         .expect("event");
     let mut spec = flash_sale_tests::product("Spread", 150, 1);
     spec.bucket_count = Some(6);
-    let p = t.admin.create_product(event.id, &spec).await.expect("product");
+    let p = t
+        .admin
+        .create_product(event.id, &spec)
+        .await
+        .expect("product");
     t.admin.event_online(event.id).await.expect("online");
 
     let spread = cluster.keys_per_node(&format!("{{cl:p{}:b*", p.id));
-    assert!(spread.iter().filter(|(_, n)| *n > 0).count() >= 2, "buckets on one node only: {spread:?}");
+    assert!(
+        spread.iter().filter(|(_, n)| *n > 0).count() >= 2,
+        "buckets on one node only: {spread:?}"
+    );
 
     let results = futures::stream::iter(0..300)
         .map(|i| {
@@ -436,7 +446,13 @@ async fn a_sale_on_a_redis_cluster_spreads_buckets_and_keeps_every_invariant(bac
             };
             async move {
                 buyer
-                    .place_order(&OrderPlaceCmd { product_id: p.id, quantity: 1 }, Some("k"))
+                    .place_order(
+                        &OrderPlaceCmd {
+                            product_id: p.id,
+                            quantity: 1,
+                        },
+                        Some("k"),
+                    )
                     .await
                     .map_err(|e| e.code())
             }
@@ -452,9 +468,16 @@ async fn a_sale_on_a_redis_cluster_spreads_buckets_and_keeps_every_invariant(bac
         })
         .collect();
     assert_eq!(orders.len(), 150, "every unit sold, none oversold");
-    assert!(results.iter().all(|r| matches!(r, Ok(_) | Err(Some(ErrorCode::SoldOut)))));
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(_) | Err(Some(ErrorCode::SoldOut))))
+    );
     for order in orders.iter().take(30) {
-        t.buyer(&order.user_id).cancel(&order.id).await.expect("cancel");
+        t.buyer(&order.user_id)
+            .cancel(&order.id)
+            .await
+            .expect("cancel");
     }
     let snapshot = t.snapshot(p.id).await;
     assert_eq!((snapshot.held(), snapshot.db_available()), (120, 30));
@@ -462,7 +485,10 @@ async fn a_sale_on_a_redis_cluster_spreads_buckets_and_keeps_every_invariant(bac
     let inventory = t.admin.inventory(p.id).await.expect("inventory");
     assert!(inventory.consistent, "{inventory:?}");
     assert!(
-        inventory.buckets.iter().all(|b| b.cache_available == b.db_available),
+        inventory
+            .buckets
+            .iter()
+            .all(|b| b.cache_available == b.db_available),
         "each unit went back to its own bucket: {inventory:?}"
     );
     let reconcile = t.admin.reconcile(p.id).await.expect("reconcile");

@@ -3,11 +3,15 @@
 //! MariaDB and PostgreSQL is `#[ignore]`d so that plain `cargo test` needs no server,
 //! and runs with `scripts/test-all.sh` (`--include-ignored`).
 
+// A scenario reads best as one story, however long.
+#![allow(clippy::too_many_lines)]
+
 mod cache;
 mod catalogue;
 mod errors;
 mod ops;
 mod orders;
+mod placements;
 mod validation;
 
 /// Runs each listed `async fn name(backend: Backend)` on the three databases and on

@@ -70,6 +70,7 @@ async fn the_openapi_document_lists_every_route(backend: Backend) {
         ("get", "/api/v1/orders/{id}"),
         ("post", "/api/v1/orders/{id}/pay"),
         ("post", "/api/v1/orders/{id}/cancel"),
+        ("get", "/api/v1/placements/{id}"),
         ("get", "/api/v1/events"),
         ("get", "/api/v1/events/{id}"),
         ("get", "/api/v1/products/{id}"),

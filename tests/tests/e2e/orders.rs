@@ -10,8 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flash_sale_client::{
-    ClientError, ErrorCode, FlashSaleClient, OrderDto, OrderPayCmd, OrderPlaceCmd, OrderStatusDto,
-    PageQry, PlaceOrderAnswer,
+    AdminOrderListQry, ClientError, ErrorCode, FlashSaleClient, OrderDto, OrderPayCmd,
+    OrderPlaceCmd, OrderStatusDto, PageQry, PlaceOrderAnswer,
 };
 use flash_sale_domain::UserId;
 use flash_sale_domain::gateway::{GatewayError, OrderFilter, OrderGateway, Release};
@@ -735,19 +735,19 @@ async fn buyers_see_only_their_own_orders_and_admins_see_all(backend: Backend) {
     );
     assert_code(t.admin.order(&kims.id).await, ErrorCode::NotFound);
     assert_code(
-        jay.admin_orders(&Default::default()).await,
+        jay.admin_orders(&AdminOrderListQry::default()).await,
         ErrorCode::Forbidden,
     );
 
     let all = t
         .admin
-        .admin_orders(&Default::default())
+        .admin_orders(&AdminOrderListQry::default())
         .await
         .expect("all");
     assert_eq!(all.total, 2);
     let filtered = t
         .admin
-        .admin_orders(&flash_sale_client::AdminOrderListQry {
+        .admin_orders(&AdminOrderListQry {
             product_id: Some(p.id),
             status: Some(OrderStatusDto::PendingPayment),
             page: Some(1),
@@ -758,7 +758,7 @@ async fn buyers_see_only_their_own_orders_and_admins_see_all(backend: Backend) {
     assert_eq!((filtered.total, filtered.items.len()), (2, 1));
     let none = t
         .admin
-        .admin_orders(&flash_sale_client::AdminOrderListQry {
+        .admin_orders(&AdminOrderListQry {
             status: Some(OrderStatusDto::Paid),
             ..Default::default()
         })
@@ -874,7 +874,7 @@ async fn stock_changes_during_a_live_sale_keep_every_invariant(backend: Backend)
         moved
     };
     let (results, moved) = tokio::join!(buyers, admin);
-    let sold = results.iter().filter(|r| r.is_ok()).count() as i64;
+    let sold = i64::try_from(results.iter().filter(|r| r.is_ok()).count()).expect("small");
     assert!(
         results
             .iter()
@@ -915,7 +915,7 @@ async fn stock_changes_during_a_live_sale_keep_every_invariant(backend: Backend)
         m
     });
     assert_eq!(
-        counts.get("order_placed").copied().unwrap_or(0) as i64,
+        i64::try_from(counts.get("order_placed").copied().unwrap_or(0)).expect("small"),
         sold
     );
     t.stop().await;
@@ -1056,11 +1056,7 @@ async fn a_restarted_service_rebuilds_its_stock_ledger_from_the_database(backend
     // anyone asks for it.
     let stock = t.app.as_ref().expect("running").executors().stock.clone();
     let started = std::time::Instant::now();
-    while !stock
-        .is_loaded(ProductId(p.id))
-        .await
-        .expect("asks")
-    {
+    while !stock.is_loaded(ProductId(p.id)).await.expect("asks") {
         assert!(
             started.elapsed() < Duration::from_secs(3),
             "not warmed up at start-up"

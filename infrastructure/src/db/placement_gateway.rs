@@ -1,0 +1,348 @@
+//! [`PlacementGateway`] on sea-orm: durable placement rows and the batching order
+//! transaction behind the async strategy.
+//!
+//! A placement is claimed (`queued → succeeded`, a conditional update) in the same
+//! transaction that writes its order, so a placement is turned into an order at most
+//! once whatever the number of deliveries, and the sweeper's `queued → failed` and the
+//! consumer's claim exclude each other.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use flash_sale_domain::UserId;
+use flash_sale_domain::event::EventId;
+use flash_sale_domain::gateway::{Fulfil, Fulfilled, GatewayError, PlacementGateway};
+use flash_sale_domain::order::{IdempotencyKey, OrderError, OrderId};
+use flash_sale_domain::placement::{Placement, PlacementId, PlacementStatus};
+use flash_sale_domain::product::ProductId;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use super::entity::{inventory_ledger, order, placement};
+use super::error::duplicate_key;
+use super::event_gateway::corrupt;
+use super::order_gateway::{
+    Placed, i32_of, is_primary_key_violation, move_available, place_in, placed_ledger_row,
+    take_quota, to_row as order_row, with_retries,
+};
+use super::{Database, WriteTx, db_error};
+
+const QUEUED: &str = "queued";
+
+/// Placements in `placements`; their orders in `orders` (with buckets, quotas and the
+/// ledger, as [`super::SeaOrmOrderGateway`] writes them).
+#[derive(Debug, Clone)]
+pub struct SeaOrmPlacementGateway {
+    db: Database,
+}
+
+impl SeaOrmPlacementGateway {
+    /// A gateway over `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+fn to_domain(row: placement::Model) -> Result<Placement, GatewayError> {
+    let status = match row.status.as_str() {
+        QUEUED => PlacementStatus::Queued,
+        "succeeded" => PlacementStatus::Succeeded(
+            row.order_id
+                .as_deref()
+                .and_then(OrderId::parse)
+                .ok_or_else(|| corrupt("placement order id", "missing"))?,
+        ),
+        "failed" => PlacementStatus::Failed {
+            code: row.error_code.unwrap_or_default(),
+            message: row.error_message.unwrap_or_default(),
+        },
+        other => return Err(corrupt("placement status", other)),
+    };
+    Ok(Placement {
+        id: PlacementId::parse(&row.id).ok_or_else(|| corrupt("placement id", &row.id))?,
+        user_id: UserId::parse(&row.user_id).map_err(|_| corrupt("user id", &row.user_id))?,
+        event_id: EventId(row.event_id),
+        product_id: ProductId(row.product_id),
+        bucket_no: u32::try_from(row.bucket_no).map_err(|_| corrupt("bucket", "negative"))?,
+        quantity: u32::try_from(row.quantity).map_err(|_| corrupt("quantity", "negative"))?,
+        unit_price: row.unit_price,
+        idempotency_key: row
+            .idempotency_key
+            .as_deref()
+            .map(|k| IdempotencyKey::parse(k).map_err(|_| corrupt("idempotency key", k)))
+            .transpose()?,
+        request_fingerprint: row.request_fingerprint,
+        status,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+fn placement_row(p: &Placement) -> placement::ActiveModel {
+    let (order_id, error_code, error_message) = match &p.status {
+        PlacementStatus::Queued => (None, None, None),
+        PlacementStatus::Succeeded(order) => (Some(order.as_str().to_owned()), None, None),
+        PlacementStatus::Failed { code, message } => {
+            (None, Some(code.clone()), Some(message.clone()))
+        }
+    };
+    placement::ActiveModel {
+        id: Set(p.id.as_str().to_owned()),
+        user_id: Set(p.user_id.as_str().to_owned()),
+        event_id: Set(p.event_id.0),
+        product_id: Set(p.product_id.0),
+        bucket_no: Set(i32_of(p.bucket_no)),
+        quantity: Set(i32_of(p.quantity)),
+        unit_price: Set(p.unit_price),
+        idempotency_key: Set(p.idempotency_key.as_ref().map(|k| k.as_str().to_owned())),
+        request_fingerprint: Set(p.request_fingerprint.clone()),
+        status: Set(p.status.as_str().to_owned()),
+        order_id: Set(order_id),
+        error_code: Set(error_code),
+        error_message: Set(error_message),
+        created_at: Set(p.created_at),
+        updated_at: Set(p.updated_at),
+    }
+}
+
+/// `queued → succeeded` for the placement of `order`; whether it was still queued.
+async fn claim(tx: &WriteTx, item: &Fulfil) -> Result<bool, DbErr> {
+    let Some(placement_id) = item.order.placement_id.as_deref() else {
+        return Err(DbErr::Custom(
+            "an async order needs its placement id".into(),
+        ));
+    };
+    let claimed = placement::Entity::update_many()
+        .col_expr(placement::Column::Status, Expr::value("succeeded"))
+        .col_expr(
+            placement::Column::OrderId,
+            Expr::value(item.order.id.as_str()),
+        )
+        .col_expr(
+            placement::Column::UpdatedAt,
+            Expr::value(item.order.created_at),
+        )
+        .filter(placement::Column::Id.eq(placement_id))
+        .filter(placement::Column::Status.eq(QUEUED))
+        .exec(&**tx)
+        .await?;
+    Ok(claimed.rows_affected == 1)
+}
+
+/// The whole batch in one transaction: claims, summed bucket decrements, summed
+/// quotas, then every order and ledger row in one insert each. `false` (rolled back)
+/// when any guard says no.
+async fn batch_in(tx: &WriteTx, db: &Database, batch: &[Fulfil]) -> Result<bool, DbErr> {
+    for item in batch {
+        if !claim(tx, item).await? {
+            return Ok(false);
+        }
+    }
+    let mut buckets: BTreeMap<(i64, u32), i64> = BTreeMap::new();
+    let mut quotas: BTreeMap<(&str, i64), (u32, u32)> = BTreeMap::new();
+    for item in batch {
+        let o = &item.order;
+        *buckets.entry((o.product_id.0, o.bucket_no)).or_default() += i64::from(o.quantity);
+        let quota = quotas
+            .entry((o.user_id.as_str(), o.product_id.0))
+            .or_insert((0, item.limit.get()));
+        quota.0 += o.quantity;
+    }
+    for ((product, bucket), units) in buckets {
+        if !move_available(&**tx, ProductId(product), bucket, -units).await? {
+            return Ok(false);
+        }
+    }
+    for ((user, product), (units, limit)) in quotas {
+        let user = UserId::parse(user).map_err(|_| DbErr::Custom("user id".into()))?;
+        if !take_quota(&**tx, db.backend(), &user, ProductId(product), units, limit).await? {
+            return Ok(false);
+        }
+    }
+    order::Entity::insert_many(batch.iter().map(|i| order_row(&i.order)))
+        .exec_without_returning(&**tx)
+        .await?;
+    inventory_ledger::Entity::insert_many(batch.iter().map(|i| placed_ledger_row(&i.order)))
+        .exec_without_returning(&**tx)
+        .await?;
+    Ok(true)
+}
+
+/// One placement on its own: claim it, then the order transaction.
+async fn one_in(tx: &WriteTx, db: &Database, item: &Fulfil) -> Result<Fulfilled, DbErr> {
+    if !claim(tx, item).await? {
+        return Ok(Fulfilled::AlreadyResolved);
+    }
+    Ok(
+        match place_in(tx, db.backend(), &item.order, item.limit).await? {
+            Placed::Done => Fulfilled::Placed,
+            Placed::SoldOut => Fulfilled::Rejected(OrderError::SoldOut),
+            Placed::OverLimit => Fulfilled::Rejected(OrderError::LimitExceeded {
+                limit: item.limit.get(),
+            }),
+        },
+    )
+}
+
+impl SeaOrmPlacementGateway {
+    async fn try_batch(&self, batch: &[Fulfil]) -> Result<bool, DbErr> {
+        let tx = self.db.begin_write().await?;
+        let result = batch_in(&tx, &self.db, batch).await;
+        tx.finish(result, |done| *done).await
+    }
+
+    async fn try_one(&self, item: &Fulfil) -> Result<Fulfilled, DbErr> {
+        let tx = self.db.begin_write().await?;
+        let result = one_in(&tx, &self.db, item).await;
+        tx.finish(result, |f| *f == Fulfilled::Placed).await
+    }
+
+    async fn fulfil_one(&self, item: &Fulfil) -> Result<Fulfilled, GatewayError> {
+        match with_retries(|| self.try_one(item)).await {
+            Ok(outcome) => Ok(outcome),
+            // A retried commit whose answer was lost meets its own order.
+            Err(e) if is_primary_key_violation(&e) || duplicate_key(&e) == Some("placement_id") => {
+                Ok(Fulfilled::AlreadyResolved)
+            }
+            Err(e) => match duplicate_key(&e) {
+                // The buyer used the key for an order of another strategy.
+                Some("idempotency_key") => {
+                    Ok(Fulfilled::Rejected(OrderError::IdempotencyKeyReused))
+                }
+                _ => Err(db_error(e)),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl PlacementGateway for SeaOrmPlacementGateway {
+    #[tracing::instrument(skip_all, fields(placement.id = %p.id))]
+    async fn insert(&self, p: &Placement) -> Result<(), GatewayError> {
+        placement_row(p)
+            .insert(self.db.connection())
+            .await
+            .map(|_| ())
+            .map_err(|e| duplicate_key(&e).map_or_else(|| db_error(e), GatewayError::Duplicate))
+    }
+
+    #[tracing::instrument(skip_all, fields(placement.id = %id))]
+    async fn delete(&self, id: &PlacementId) -> Result<(), GatewayError> {
+        placement::Entity::delete_many()
+            .filter(placement::Column::Id.eq(id.as_str()))
+            .filter(placement::Column::Status.eq(QUEUED))
+            .exec(self.db.connection())
+            .await
+            .map(|_| ())
+            .map_err(db_error)
+    }
+
+    #[tracing::instrument(skip_all, fields(placement.id = %id))]
+    async fn find(&self, id: &PlacementId) -> Result<Option<Placement>, GatewayError> {
+        placement::Entity::find_by_id(id.as_str().to_owned())
+            .one(self.db.connection())
+            .await
+            .map_err(db_error)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_by_idempotency_key(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Placement>, GatewayError> {
+        placement::Entity::find()
+            .filter(placement::Column::UserId.eq(user.as_str()))
+            .filter(placement::Column::IdempotencyKey.eq(key.as_str()))
+            .one(self.db.connection())
+            .await
+            .map_err(db_error)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(batch.size = batch.len()))]
+    async fn fulfil(&self, batch: &[Fulfil]) -> Result<Vec<Fulfilled>, GatewayError> {
+        if batch.len() > 1 {
+            match with_retries(|| self.try_batch(batch)).await {
+                Ok(true) => return Ok(vec![Fulfilled::Placed; batch.len()]),
+                // A guard said no, or a duplicate delivery: item by item.
+                Ok(false) => {}
+                Err(e) if duplicate_key(&e).is_some() || is_primary_key_violation(&e) => {}
+                Err(e) => return Err(db_error(e)),
+            }
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for item in batch {
+            outcomes.push(self.fulfil_one(item).await?);
+        }
+        Ok(outcomes)
+    }
+
+    #[tracing::instrument(skip_all, fields(placement.id = %id))]
+    async fn fail(
+        &self,
+        id: &PlacementId,
+        code: &str,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, GatewayError> {
+        let message: String = message.chars().take(200).collect();
+        let result = with_retries(|| async {
+            let tx = self.db.begin_write().await?;
+            let result = placement::Entity::update_many()
+                .col_expr(placement::Column::Status, Expr::value("failed"))
+                .col_expr(placement::Column::ErrorCode, Expr::value(code))
+                .col_expr(
+                    placement::Column::ErrorMessage,
+                    Expr::value(message.as_str()),
+                )
+                .col_expr(placement::Column::UpdatedAt, Expr::value(now))
+                .filter(placement::Column::Id.eq(id.as_str()))
+                .filter(placement::Column::Status.eq(QUEUED))
+                .exec(&*tx)
+                .await
+                .map(|r| r.rows_affected == 1);
+            tx.finish(result, |failed| *failed).await
+        })
+        .await;
+        result.map_err(db_error)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn queued(
+        &self,
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<Placement>, GatewayError> {
+        placement::Entity::find()
+            .filter(placement::Column::Status.eq(QUEUED))
+            .filter(placement::Column::CreatedAt.lt(before))
+            .order_by_asc(placement::Column::CreatedAt)
+            .limit(limit)
+            .all(self.db.connection())
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(product.id = product_id.0))]
+    async fn queued_for(&self, product_id: ProductId) -> Result<Vec<Placement>, GatewayError> {
+        placement::Entity::find()
+            .filter(placement::Column::Status.eq(QUEUED))
+            .filter(placement::Column::ProductId.eq(product_id.0))
+            .all(self.db.connection())
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+}

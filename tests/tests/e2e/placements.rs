@@ -1,0 +1,519 @@
+//! The async strategy: 202 placements resolved by the batching consumer — no
+//! oversell, limits, idempotency, cancel, duplicates, database outages and restarts —
+//! checked from the database rows afterwards.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use flash_sale_client::{
+    ClientError, ErrorCode, FlashSaleClient, OrderDto, OrderPlaceCmd, PlaceOrderAnswer,
+    PlacementDto, PlacementStatusDto, StrategyDto,
+};
+use flash_sale_domain::UserId;
+use flash_sale_domain::gateway::{
+    Fulfil, Fulfilled, GatewayError, PlacementGateway, PlacementQueue,
+};
+use flash_sale_domain::order::IdempotencyKey;
+use flash_sale_domain::placement::{Placement, PlacementId};
+use flash_sale_domain::product::ProductId;
+use flash_sale_tests::{Backend, TestApp, product, running_event};
+use futures::StreamExt;
+
+crate::on_every_stack!(
+    async_buyers_never_oversell_pass_their_limit_or_double_order,
+    a_placement_answers_202_and_resolves_for_its_owner_only,
+    a_task_delivered_twice_makes_one_order,
+    a_database_outage_during_an_async_sale_leaves_no_placement_queued,
+    placements_accepted_before_a_restart_all_resolve_after_it,
+);
+
+fn cmd(product_id: i64, quantity: u32) -> OrderPlaceCmd {
+    OrderPlaceCmd {
+        product_id,
+        quantity,
+    }
+}
+
+/// An online async event with one product.
+async fn async_product(t: &TestApp, stock: i64, limit: u32) -> i64 {
+    let event = t
+        .admin
+        .create_event(&running_event("Async sale", Some(StrategyDto::Async)))
+        .await
+        .expect("event");
+    let p = t
+        .admin
+        .create_product(event.id, &product("Console", stock, limit))
+        .await
+        .expect("product");
+    t.admin.event_online(event.id).await.expect("online");
+    p.id
+}
+
+/// Polls the placement until it leaves `queued` (the promise: within 60 s).
+async fn resolved(buyer: &FlashSaleClient, placement: &PlacementDto) -> PlacementDto {
+    let started = std::time::Instant::now();
+    loop {
+        let now = buyer.placement(&placement.id).await.expect("placement");
+        if now.status != PlacementStatusDto::Queued {
+            return now;
+        }
+        assert!(
+            started.elapsed() < Duration::from_mins(1),
+            "placement {} still queued after 60 s",
+            placement.id
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The order a placement became, or the code it failed with.
+async fn outcome(buyer: &FlashSaleClient, placement: &PlacementDto) -> Result<OrderDto, ErrorCode> {
+    let done = resolved(buyer, placement).await;
+    match (done.status, &done.order_id, &done.error) {
+        (PlacementStatusDto::Succeeded, Some(id), None) => {
+            Ok(buyer.order(id).await.expect("order"))
+        }
+        (PlacementStatusDto::Failed, None, Some(error)) => Err(serde_json::from_value(
+            serde_json::Value::String(error.code.clone()),
+        )
+        .unwrap_or_else(|_| panic!("unknown code {}", error.code))),
+        other => panic!("inconsistent placement {other:?}"),
+    }
+}
+
+/// Sends (retrying 503s and transport errors with the same key) until a 202 or a
+/// rejection, then follows the placement to its end.
+async fn place(
+    buyer: &FlashSaleClient,
+    product_id: i64,
+    quantity: u32,
+    key: &str,
+) -> (Option<String>, Result<OrderDto, ErrorCode>) {
+    for _ in 0..100 {
+        match buyer
+            .place_order(&cmd(product_id, quantity), Some(key))
+            .await
+        {
+            Ok(PlaceOrderAnswer::Accepted(p)) => {
+                let result = outcome(buyer, &p).await;
+                return (Some(p.id), result);
+            }
+            Ok(PlaceOrderAnswer::Created(o)) => panic!("an async event answered 201: {o:?}"),
+            Err(ClientError::Transport(_)) => {}
+            Err(e) if e.code() == Some(ErrorCode::Unavailable) => {}
+            Err(e) => {
+                return (
+                    None,
+                    Err(e.code().unwrap_or_else(|| panic!("no envelope: {e}"))),
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("still unavailable after 100 tries");
+}
+
+async fn async_buyers_never_oversell_pass_their_limit_or_double_order(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let p = async_product(&t, 150, 2).await;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(300)
+        .build()
+        .expect("client");
+    let base = FlashSaleClient::with_http(http, t.anon.base_url().to_owned());
+
+    // 500 buyers, 200 in flight; every 5th sends two orders at once; each then
+    // repeats its first request with the same key.
+    let attempts = futures::stream::iter(0..500)
+        .map(|i| {
+            let buyer = base.with_token(t.token(&format!("a-{i}"), flash_sale_app::Role::Buyer));
+            async move {
+                let parallel = if i % 5 == 0 { 2 } else { 1 };
+                let keys: Vec<String> = (0..parallel).map(|k| format!("a{i}-k{k}")).collect();
+                let results =
+                    futures::future::join_all(keys.iter().map(|key| place(&buyer, p, 1, key)))
+                        .await;
+                let again = buyer
+                    .place_order(&cmd(p, 1), Some(&keys[0]))
+                    .await
+                    .map_err(|e| e.code());
+                (results, again)
+            }
+        })
+        .buffer_unordered(200)
+        .collect::<Vec<_>>()
+        .await;
+
+    let mut ids = HashSet::new();
+    let mut orders = Vec::new();
+    for (results, again) in &attempts {
+        for (_, result) in results {
+            match result {
+                Ok(order) => {
+                    assert!(ids.insert(order.id.clone()), "one order per placement");
+                    assert_eq!((order.total_price, order.quantity), (4_999, 1));
+                    orders.push(order.clone());
+                }
+                Err(code) => assert!(
+                    matches!(code, ErrorCode::SoldOut | ErrorCode::LimitExceeded),
+                    "unexpected outcome {code}"
+                ),
+            }
+        }
+        // The same key again: the first 202, never a second placement.
+        if let (Some(first), _) = &results[0] {
+            match again {
+                Ok(PlaceOrderAnswer::Accepted(replay)) => assert_eq!(&replay.id, first),
+                other => panic!("a replay answered {other:?}"),
+            }
+        }
+    }
+    assert_eq!(orders.len(), 150, "every unit sold once");
+    let snapshot = t.snapshot(p).await;
+    assert_eq!((snapshot.held(), snapshot.db_available()), (150, 0));
+    snapshot.assert_invariants(2);
+    let inventory = t.admin.inventory(p).await.expect("inventory");
+    assert!(
+        inventory.consistent && inventory.in_flight == 0,
+        "{inventory:?}"
+    );
+
+    // A third cancelled concurrently (twice each), then sold again through the queue.
+    let cancelled: Vec<&OrderDto> = orders.iter().step_by(3).collect();
+    futures::stream::iter(cancelled.iter().flat_map(|o| [o, o]))
+        .map(|o| {
+            let buyer = t.buyer(&o.user_id);
+            async move { buyer.cancel(&o.id).await.map(|_| ()).map_err(|e| e.code()) }
+        })
+        .buffer_unordered(100)
+        .collect::<Vec<_>>()
+        .await
+        .iter()
+        .for_each(|r| {
+            assert!(
+                matches!(r, Ok(()) | Err(Some(ErrorCode::InvalidState))),
+                "{r:?}"
+            );
+        });
+    let resold = futures::stream::iter(0..cancelled.len() + 20)
+        .map(|i| {
+            let buyer = t.buyer(&format!("late-{i}"));
+            async move { place(&buyer, p, 1, "late").await.1 }
+        })
+        .buffer_unordered(50)
+        .collect::<Vec<_>>()
+        .await;
+    assert_eq!(
+        resold.iter().filter(|r| r.is_ok()).count(),
+        cancelled.len(),
+        "exactly the cancelled units sell again"
+    );
+    let snapshot = t.snapshot(p).await;
+    assert_eq!((snapshot.held(), snapshot.db_available()), (150, 0));
+    snapshot.assert_invariants(2);
+    t.stop().await;
+}
+
+async fn a_placement_answers_202_and_resolves_for_its_owner_only(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let p = async_product(&t, 5, 2).await;
+    let ada = t.buyer("ada");
+    let PlaceOrderAnswer::Accepted(placement) = ada
+        .place_order(&cmd(p, 2), Some("ada-1"))
+        .await
+        .expect("accepted")
+    else {
+        panic!("an async event answers 202");
+    };
+    assert_eq!((placement.product_id, placement.quantity), (p, 2));
+    assert_eq!(placement.status, PlacementStatusDto::Queued);
+    let order = outcome(&ada, &placement).await.expect("an order");
+    assert_eq!((order.quantity, order.total_price), (2, 9_998));
+    assert_eq!(order.strategy, StrategyDto::Async);
+
+    // The owner only; an unknown id is a 404 too.
+    let other = t
+        .buyer("bo")
+        .placement(&placement.id)
+        .await
+        .expect_err("hidden");
+    assert_eq!(
+        (other.status(), other.code()),
+        (Some(404), Some(ErrorCode::NotFound))
+    );
+    let unknown = ada.placement("nope").await.expect_err("unknown");
+    assert_eq!(unknown.status(), Some(404));
+
+    // The key replays the placement (now succeeded); another body is refused.
+    match ada
+        .place_order(&cmd(p, 2), Some("ada-1"))
+        .await
+        .expect("replay")
+    {
+        PlaceOrderAnswer::Accepted(again) => {
+            assert_eq!(again.id, placement.id);
+            assert_eq!(again.order_id.as_deref(), Some(order.id.as_str()));
+        }
+        other @ PlaceOrderAnswer::Created(_) => panic!("replayed {other:?}"),
+    }
+    let reused = ada
+        .place_order(&cmd(p, 1), Some("ada-1"))
+        .await
+        .expect_err("reused");
+    assert_eq!(reused.code(), Some(ErrorCode::IdempotencyKeyReused));
+
+    // Over the limit: refused before any stock moves (the quota is checked first).
+    let over = ada
+        .place_order(&cmd(p, 1), Some("ada-2"))
+        .await
+        .expect_err("limit");
+    assert_eq!(over.code(), Some(ErrorCode::LimitExceeded));
+    let snapshot = t.snapshot(p).await;
+    assert_eq!((snapshot.held(), snapshot.db_available()), (2, 3));
+    snapshot.assert_invariants(2);
+    t.stop().await;
+}
+
+/// Hands the service's task queue to the test.
+type QueueSlot = Arc<Mutex<Option<Arc<dyn PlacementQueue>>>>;
+
+fn queue_grabber() -> (QueueSlot, flash_sale::PortsHook) {
+    let slot: QueueSlot = Arc::default();
+    let keep = slot.clone();
+    (
+        slot,
+        Box::new(move |ports| {
+            *keep.lock().expect("slot") = Some(ports.queue.clone());
+        }),
+    )
+}
+
+async fn a_task_delivered_twice_makes_one_order(backend: Backend) {
+    let (slot, hook) = queue_grabber();
+    let t = TestApp::spawn_hooked(backend, |_| {}, hook).await;
+    let queue = slot.lock().expect("slot").clone().expect("queue");
+    let p = async_product(&t, 10, 3).await;
+    let cy = t.buyer("cy");
+    let PlaceOrderAnswer::Accepted(first) = cy.place_order(&cmd(p, 2), None).await.expect("202")
+    else {
+        panic!("202 expected");
+    };
+    let order = outcome(&cy, &first).await.expect("order");
+
+    // The same task again, three times, through the queue and straight to the consumer.
+    let exec = t.app.as_ref().expect("running").executors().clone();
+    let stored = stored_placement(&t, &first.id).await;
+    for _ in 0..2 {
+        queue.publish(&stored).await.expect("published");
+    }
+    let report = exec
+        .placement_consume
+        .consume(vec![stored.clone(), stored])
+        .await;
+    assert_eq!((report.placed, report.duplicates), (0, 2), "{report:?}");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    let snapshot = t.snapshot(p).await;
+    assert_eq!(snapshot.orders.len(), 1, "one order for one placement");
+    assert_eq!(snapshot.orders[0].id, order.id);
+    assert_eq!((snapshot.held(), snapshot.db_available()), (2, 8));
+    snapshot.assert_invariants(3);
+    let inventory = t.admin.inventory(p).await.expect("inventory");
+    assert!(
+        inventory.consistent && inventory.in_flight == 0 && inventory.cache_available == 8,
+        "a duplicate settles nothing: {inventory:?}"
+    );
+    t.stop().await;
+}
+
+/// The placement row as stored (what a broker would deliver again).
+async fn stored_placement(t: &TestApp, id: &str) -> Placement {
+    let db = flash_sale_infrastructure::db::Database::connect(&t.db.url, 2)
+        .await
+        .expect("connects");
+    let gateway = flash_sale_infrastructure::db::SeaOrmPlacementGateway::new(db);
+    gateway
+        .find(&PlacementId::parse(id).expect("id"))
+        .await
+        .expect("reads")
+        .expect("stored")
+}
+
+/// A placement gateway whose order transactions fail while `down`, and always for
+/// buyers named `doomed-…`.
+struct Outage {
+    inner: Arc<dyn PlacementGateway>,
+    down: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl PlacementGateway for Outage {
+    async fn insert(&self, p: &Placement) -> Result<(), GatewayError> {
+        self.inner.insert(p).await
+    }
+    async fn delete(&self, id: &PlacementId) -> Result<(), GatewayError> {
+        self.inner.delete(id).await
+    }
+    async fn find(&self, id: &PlacementId) -> Result<Option<Placement>, GatewayError> {
+        self.inner.find(id).await
+    }
+    async fn find_by_idempotency_key(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Placement>, GatewayError> {
+        self.inner.find_by_idempotency_key(user, key).await
+    }
+    async fn fulfil(&self, batch: &[Fulfil]) -> Result<Vec<Fulfilled>, GatewayError> {
+        let doomed = batch
+            .iter()
+            .any(|f| f.order.user_id.as_str().starts_with("doomed-"));
+        if doomed || self.down.load(Ordering::SeqCst) {
+            return Err(GatewayError::Unavailable("injected outage".into()));
+        }
+        self.inner.fulfil(batch).await
+    }
+    async fn fail(
+        &self,
+        id: &PlacementId,
+        code: &str,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, GatewayError> {
+        self.inner.fail(id, code, message, now).await
+    }
+    async fn queued(
+        &self,
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<Placement>, GatewayError> {
+        self.inner.queued(before, limit).await
+    }
+    async fn queued_for(&self, product_id: ProductId) -> Result<Vec<Placement>, GatewayError> {
+        self.inner.queued_for(product_id).await
+    }
+}
+
+async fn a_database_outage_during_an_async_sale_leaves_no_placement_queued(backend: Backend) {
+    let down = Arc::new(AtomicBool::new(false));
+    let switch = down.clone();
+    let t = TestApp::spawn_hooked(
+        backend,
+        |s| s.mq.batch_size = 1,
+        Box::new(move |ports| {
+            ports.placements = Arc::new(Outage {
+                inner: ports.placements.clone(),
+                down: switch,
+            });
+        }),
+    )
+    .await;
+    let p = async_product(&t, 30, 1).await;
+
+    // A short outage: the consumer's in-process retries outlast it.
+    down.store(true, Ordering::SeqCst);
+    let placing = futures::stream::iter(0..20)
+        .map(|i| {
+            let buyer = t.buyer(&format!("o-{i}"));
+            async move { place(&buyer, p, 1, "k").await.1 }
+        })
+        .buffer_unordered(20)
+        .collect::<Vec<_>>();
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        down.store(false, Ordering::SeqCst);
+    };
+    let (results, ()) = tokio::join!(placing, release);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+    // An outage that outlasts the retry budget: failed, units and quota back.
+    let doomed = futures::stream::iter(0..3)
+        .map(|i| {
+            let buyer = t.buyer(&format!("doomed-{i}"));
+            async move { place(&buyer, p, 1, "k").await.1 }
+        })
+        .buffer_unordered(3)
+        .collect::<Vec<_>>()
+        .await;
+    assert!(
+        doomed.iter().all(|r| *r == Err(ErrorCode::Unavailable)),
+        "{doomed:?}"
+    );
+    let snapshot = t.snapshot(p).await;
+    assert_eq!((snapshot.held(), snapshot.db_available()), (20, 10));
+    snapshot.assert_invariants(1);
+    let inventory = t.admin.inventory(p).await.expect("inventory");
+    assert!(
+        inventory.consistent && inventory.cache_available == 10,
+        "the failed placements' units came back: {inventory:?}"
+    );
+    t.stop().await;
+}
+
+async fn placements_accepted_before_a_restart_all_resolve_after_it(backend: Backend) {
+    // The first run takes placements but consumes none (as if its consumer died).
+    let mut t = TestApp::spawn_with(backend, |s| s.mq.consume = false).await;
+    let p = async_product(&t, 40, 1).await;
+    let accepted = futures::stream::iter(0..50)
+        .map(|i| {
+            let user = format!("r-{i}");
+            let buyer = t.buyer(&user);
+            async move {
+                let answer = buyer.place_order(&cmd(p, 1), Some("k")).await;
+                (user, answer.map_err(|e| e.code()))
+            }
+        })
+        .buffer_unordered(25)
+        .collect::<Vec<_>>()
+        .await;
+    let placements: Vec<(String, PlacementDto)> = accepted
+        .into_iter()
+        .filter_map(|(user, r)| match r {
+            Ok(PlaceOrderAnswer::Accepted(p)) => Some((user, p)),
+            Err(Some(ErrorCode::SoldOut)) => None,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        placements.len(),
+        40,
+        "40 units reserved, 10 buyers told sold out"
+    );
+    let inventory = t.admin.inventory(p).await.expect("inventory");
+    assert_eq!((inventory.in_flight, inventory.held), (40, 0));
+
+    t.restart_with(|s| s.mq.consume = true).await;
+    let mut orders = HashSet::new();
+    for (user, placement) in &placements {
+        let order = outcome(&t.buyer(user), placement).await.expect("resumed");
+        assert!(orders.insert(order.id));
+    }
+    // The rebuilt ledger held the queued units: nothing more sells.
+    let late = t
+        .buyer("late")
+        .place_order(&cmd(p, 1), None)
+        .await
+        .expect_err("sold out");
+    assert_eq!(late.code(), Some(ErrorCode::SoldOut));
+    let snapshot = t.snapshot(p).await;
+    assert_eq!(
+        (
+            snapshot.held(),
+            snapshot.db_available(),
+            snapshot.orders.len()
+        ),
+        (40, 0, 40)
+    );
+    snapshot.assert_invariants(1);
+    let inventory = t.admin.inventory(p).await.expect("inventory");
+    assert!(
+        inventory.consistent && inventory.in_flight == 0,
+        "{inventory:?}"
+    );
+    t.stop().await;
+}
