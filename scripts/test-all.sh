@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, including the ones marked #[ignore] because they
-# need real servers: MariaDB (127.0.0.1:3306), PostgreSQL (127.0.0.1:5432) and Redis
-# (127.0.0.1:6379; tests use database 1 with a key prefix of their own).
+# need real servers: MariaDB (127.0.0.1:3306), PostgreSQL (127.0.0.1:5432), Redis
+# (127.0.0.1:6379; tests use database 1 with a key prefix of their own) and RocketMQ
+# (name server 127.0.0.1:9876, broker 127.0.0.1:10911; each test uses a topic and
+# groups of its own). RocketMQ is installed (first time: ~17 min of compiling) and
+# started by scripts/rocketmq.sh when it is not running, and stopped afterwards.
 # Fails loudly when a server cannot be reached. Extra arguments go to the test
 # binaries (e.g. a name filter).
 #
 # Server URLs can be changed with FLASH_SALE_TEST_MYSQL_URL and
-# FLASH_SALE_TEST_POSTGRES_URL (admin connections that may create and drop databases)
-# and FLASH_SALE_TEST_REDIS_URL.
+# FLASH_SALE_TEST_POSTGRES_URL (admin connections that may create and drop databases),
+# FLASH_SALE_TEST_REDIS_URL and FLASH_SALE_TEST_ROCKETMQ_NAMESRV (a RocketMQ name
+# server already running: then none is started here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,5 +24,10 @@ reachable() { # name host port
 [ -n "${FLASH_SALE_TEST_MYSQL_URL:-}" ] || reachable MariaDB 127.0.0.1 3306
 [ -n "${FLASH_SALE_TEST_POSTGRES_URL:-}" ] || reachable PostgreSQL 127.0.0.1 5432
 [ -n "${FLASH_SALE_TEST_REDIS_URL:-}" ] || reachable Redis 127.0.0.1 6379
+
+if [ -z "${FLASH_SALE_TEST_ROCKETMQ_NAMESRV:-}" ] && ! scripts/rocketmq.sh status | grep -q 'broker: running'; then
+  scripts/rocketmq.sh start
+  trap 'scripts/rocketmq.sh stop' EXIT
+fi
 
 cargo test --workspace --locked -- --include-ignored "$@"

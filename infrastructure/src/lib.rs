@@ -4,10 +4,14 @@
 //!   migrations and every `SeaOrm…Gateway`.
 //! - [`embedded`]: in-process implementations for the no-server default.
 //! - [`redis`]: the stock ledger (Lua), locks, shared cache and notice bus on Redis.
+//! - [`rocketmq`]: the async strategy's task queue on Apache RocketMQ.
 //! - [`clock`]: the system clock.
 #![forbid(unsafe_code)]
+// The RocketMQ client's futures nest deeply (as its own examples note).
+#![recursion_limit = "512"]
 
 pub mod clock;
 pub mod db;
 pub mod embedded;
 pub mod redis;
+pub mod rocketmq;

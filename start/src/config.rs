@@ -125,8 +125,15 @@ pub struct MqSettings {
     /// Whether this process consumes placements (turn off to run the consumer
     /// elsewhere).
     pub consume: bool,
-    /// Tasks the embedded queue holds before new placements get 503.
+    /// Tasks the embedded queue holds before new placements get 503 (with RocketMQ:
+    /// tasks received and not yet consumed).
     pub queue_capacity: usize,
+    /// RocketMQ topic of the placement tasks.
+    pub topic: String,
+    /// RocketMQ group name: `<group>-producer` and `<group>-consumer`.
+    pub group: String,
+    /// RocketMQ push-consumer threads.
+    pub consume_threads: u32,
 }
 
 impl Default for MqSettings {
@@ -138,6 +145,9 @@ impl Default for MqSettings {
             consumers: 2,
             consume: true,
             queue_capacity: 100_000,
+            topic: "flash_sale_placements".to_owned(),
+            group: "flash_sale".to_owned(),
+            consume_threads: 4,
         }
     }
 }

@@ -23,6 +23,7 @@ use flash_sale_infrastructure::embedded::{
 use flash_sale_infrastructure::redis::{
     Redis, RedisLocks, RedisNoticeBus, RedisProbe, RedisSharedCache, RedisStockLedger,
 };
+use flash_sale_infrastructure::rocketmq::{RocketMqQueue, RocketMqSettings};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -37,6 +38,7 @@ pub struct Application {
     server: JoinHandle<std::io::Result<()>>,
     jobs: Vec<JoinHandle<()>>,
     db: Database,
+    broker: Option<Arc<RocketMqQueue>>,
     exec: Arc<Executors>,
 }
 
@@ -68,6 +70,9 @@ impl Application {
             if tokio::time::timeout(timeout, job).await.is_err() {
                 tracing::warn!("a background job did not stop in time");
             }
+        }
+        if let Some(broker) = self.broker {
+            broker.shutdown().await;
         }
         self.db.close().await.context("closing the database pool")?;
         tracing::info!("stopped");
@@ -110,6 +115,26 @@ fn ports(settings: &Settings, db: &Database, redis: Option<&Redis>) -> Ports {
     ports
 }
 
+/// The RocketMQ client, when `mq.backend = "rocketmq"`.
+async fn start_broker(settings: &Settings) -> anyhow::Result<Option<Arc<RocketMqQueue>>> {
+    if settings.mq.backend != MqBackend::Rocketmq {
+        return Ok(None);
+    }
+    let queue = RocketMqQueue::start(&RocketMqSettings {
+        namesrv: settings.mq.namesrv.clone(),
+        topic: settings.mq.topic.clone(),
+        group: settings.mq.group.clone(),
+        consume_threads: settings.mq.consume_threads,
+        batch_size: u32::try_from(settings.mq.batch_size).unwrap_or(u32::MAX),
+        consume: settings.mq.consume,
+        capacity: settings.mq.queue_capacity,
+    })
+    .await
+    .context("connecting to RocketMQ")?;
+    tracing::info!(namesrv = %settings.mq.namesrv, topic = %settings.mq.topic, "placement tasks go through RocketMQ");
+    Ok(Some(Arc::new(queue)))
+}
+
 /// The async consumer and the placement sweeper.
 fn spawn_consumer_jobs(
     settings: &Settings,
@@ -148,11 +173,6 @@ pub async fn launch_with(
     listener: TcpListener,
     hook: PortsHook,
 ) -> anyhow::Result<Application> {
-    if settings.mq.backend == MqBackend::Rocketmq {
-        anyhow::bail!(
-            "mq.backend = \"rocketmq\" is not available yet: use \"embedded\" (the default)"
-        );
-    }
     let metrics = flash_sale_adapter::metrics::install();
     let db = Database::connect(&settings.database.url, settings.database.max_connections)
         .await
@@ -171,6 +191,10 @@ pub async fn launch_with(
         Some(redis)
     };
     let mut ports = ports(&settings, &db, redis.as_ref());
+    let broker = start_broker(&settings).await?;
+    if let Some(broker) = &broker {
+        ports.queue = broker.clone();
+    }
     hook(&mut ports);
     let app_settings = flash_sale_app::Settings {
         payment_timeout: settings.orders.payment_timeout.0,
@@ -234,6 +258,7 @@ pub async fn launch_with(
         server,
         jobs,
         db,
+        broker,
         exec,
     })
 }

@@ -34,6 +34,10 @@ pub enum Backend {
     MariaDbRedis,
     /// PostgreSQL, with stock, locks and the shared cache in Redis.
     PostgresRedis,
+    /// MariaDB and Redis, with async placement tasks on RocketMQ.
+    MariaDbRedisRocketmq,
+    /// PostgreSQL and Redis, with async placement tasks on RocketMQ.
+    PostgresRedisRocketmq,
 }
 
 impl Backend {
@@ -41,16 +45,36 @@ impl Backend {
     #[must_use]
     pub fn database(self) -> Self {
         match self {
-            Self::MariaDbRedis => Self::MariaDb,
-            Self::PostgresRedis => Self::Postgres,
+            Self::MariaDbRedis | Self::MariaDbRedisRocketmq => Self::MariaDb,
+            Self::PostgresRedis | Self::PostgresRedisRocketmq => Self::Postgres,
             other => other,
         }
     }
 
     /// Whether Redis is part of the stack.
     pub fn redis(self) -> bool {
-        matches!(self, Self::MariaDbRedis | Self::PostgresRedis)
+        matches!(
+            self,
+            Self::MariaDbRedis
+                | Self::PostgresRedis
+                | Self::MariaDbRedisRocketmq
+                | Self::PostgresRedisRocketmq
+        )
     }
+
+    /// Whether async placement tasks go through RocketMQ.
+    pub fn rocketmq(self) -> bool {
+        matches!(
+            self,
+            Self::MariaDbRedisRocketmq | Self::PostgresRedisRocketmq
+        )
+    }
+}
+
+/// The RocketMQ name server the tests use (`scripts/rocketmq.sh start` runs one).
+pub fn rocketmq_namesrv() -> String {
+    std::env::var("FLASH_SALE_TEST_ROCKETMQ_NAMESRV")
+        .unwrap_or_else(|_| "127.0.0.1:9876".to_owned())
 }
 
 /// The Redis the tests use (database 1 of the machine's server by default).
@@ -308,7 +332,11 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let (admin_url, statement) = match self.backend {
-            Backend::Sqlite | Backend::MariaDbRedis | Backend::PostgresRedis => return,
+            Backend::Sqlite
+            | Backend::MariaDbRedis
+            | Backend::PostgresRedis
+            | Backend::MariaDbRedisRocketmq
+            | Backend::PostgresRedisRocketmq => return,
             Backend::MariaDb => (
                 mysql_admin_url(),
                 format!("DROP DATABASE IF EXISTS {}", self.name),
@@ -532,6 +560,14 @@ impl TestApp {
         if let Some(redis) = &redis {
             settings.redis.url.clone_from(&redis.url);
             settings.redis.key_prefix.clone_from(&redis.prefix);
+        }
+        if backend.rocketmq() {
+            // A topic and groups of the test's own.
+            let name = format!("fs_t{}", uuid::Uuid::now_v7().simple());
+            settings.mq.backend = flash_sale::config::MqBackend::Rocketmq;
+            settings.mq.namesrv = rocketmq_namesrv();
+            settings.mq.group.clone_from(&name);
+            settings.mq.topic = name;
         }
         settings.auth.jwt_secret = Some(SecretString::from(secret.clone()));
         tweak(&mut settings);

@@ -6,4 +6,5 @@ mod stock_ledger;
 
 pub use locks::EmbeddedLocks;
 pub use queue::EmbeddedPlacementQueue;
+pub(crate) use queue::take_batch;
 pub use stock_ledger::EmbeddedStockLedger;

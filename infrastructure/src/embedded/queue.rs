@@ -40,18 +40,27 @@ impl PlacementQueue for EmbeddedPlacementQueue {
     }
 
     async fn next_batch(&self, max: usize, wait: Duration) -> Vec<Placement> {
-        let mut receiver = self.receiver.lock().await;
-        let mut batch = Vec::with_capacity(max);
-        if wait.is_zero() {
-            while batch.len() < max {
-                match receiver.try_recv() {
-                    Ok(task) => batch.push(task),
-                    Err(_) => break,
-                }
-            }
-        } else {
-            let _ = tokio::time::timeout(wait, receiver.recv_many(&mut batch, max.max(1))).await;
-        }
-        batch
+        take_batch(&mut *self.receiver.lock().await, max, wait).await
     }
+}
+
+/// Waits up to `wait` for the first task on `receiver`, then takes what is there, up
+/// to `max` (with no wait: only what is there).
+pub(crate) async fn take_batch(
+    receiver: &mut mpsc::Receiver<Placement>,
+    max: usize,
+    wait: Duration,
+) -> Vec<Placement> {
+    let mut batch = Vec::with_capacity(max);
+    if wait.is_zero() {
+        while batch.len() < max {
+            match receiver.try_recv() {
+                Ok(task) => batch.push(task),
+                Err(_) => break,
+            }
+        }
+    } else {
+        let _ = tokio::time::timeout(wait, receiver.recv_many(&mut batch, max.max(1))).await;
+    }
+    batch
 }

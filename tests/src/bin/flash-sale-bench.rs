@@ -32,7 +32,8 @@ use clap::Parser;
 use flash_sale_adapter::auth::{DEVELOPMENT_SECRET, JwtAuth};
 use flash_sale_app::Role;
 use flash_sale_client::{
-    EventCreateCmd, FlashSaleClient, OrderPlaceCmd, ProductCreateCmd, StrategyDto,
+    AdminOrderListQry, EventCreateCmd, FlashSaleClient, OrderPlaceCmd, ProductCreateCmd,
+    StrategyDto,
 };
 use futures::StreamExt;
 use secrecy::SecretString;
@@ -254,7 +255,37 @@ impl Bench {
             })
             .await;
         report.note = "one new buyer per request, plenty of stock".into();
+        if self.args.strategy == "async" {
+            report.note = self.persisted(id, report.ok, report.elapsed).await?;
+        }
         Ok(report)
+    }
+
+    /// Waits until the consumer has written every accepted placement of product `id`
+    /// and tells the rate at which orders were persisted (from the scenario's start).
+    async fn persisted(&self, id: i64, accepted: u64, run: Duration) -> anyhow::Result<String> {
+        let started = Instant::now();
+        loop {
+            let page = self
+                .admin
+                .admin_orders(&AdminOrderListQry {
+                    product_id: Some(id),
+                    page_size: Some(1),
+                    ..AdminOrderListQry::default()
+                })
+                .await?;
+            let behind = started.elapsed();
+            if page.total >= accepted || behind > Duration::from_mins(2) {
+                let total = run + behind;
+                return Ok(format!(
+                    "{} orders persisted {:.1}s after the run: {:.0} orders/s",
+                    page.total,
+                    behind.as_secs_f64(),
+                    page.total as f64 / total.as_secs_f64()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn sellout(&self) -> anyhow::Result<Report> {

@@ -41,6 +41,32 @@ macro_rules! on_every_stack {
     };
 }
 
+/// Runs each listed `async fn name(backend: Backend)` on the two stacks with Redis and
+/// RocketMQ.
+#[macro_export]
+macro_rules! on_rocketmq_stacks {
+    ($($name:ident),* $(,)?) => {
+        mod mariadb_redis_rocketmq {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs MariaDB, Redis and RocketMQ (scripts/rocketmq.sh start); run scripts/test-all.sh"]
+                async fn $name() {
+                    super::$name(flash_sale_tests::Backend::MariaDbRedisRocketmq).await;
+                }
+            )*
+        }
+        mod postgres_redis_rocketmq {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs PostgreSQL, Redis and RocketMQ (scripts/rocketmq.sh start); run scripts/test-all.sh"]
+                async fn $name() {
+                    super::$name(flash_sale_tests::Backend::PostgresRedisRocketmq).await;
+                }
+            )*
+        }
+    };
+}
+
 /// Runs each listed `async fn name(backend: Backend)` on the two stacks with Redis.
 #[macro_export]
 macro_rules! on_redis_stacks {

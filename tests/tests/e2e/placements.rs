@@ -31,6 +31,18 @@ crate::on_every_stack!(
     placements_accepted_before_a_restart_all_resolve_after_it,
 );
 
+mod on_rocketmq {
+    use super::*;
+
+    crate::on_rocketmq_stacks!(
+        async_buyers_never_oversell_pass_their_limit_or_double_order,
+        a_placement_answers_202_and_resolves_for_its_owner_only,
+        a_task_delivered_twice_makes_one_order,
+        a_database_outage_during_an_async_sale_leaves_no_placement_queued,
+        placements_accepted_before_a_restart_all_resolve_after_it,
+    );
+}
+
 fn cmd(product_id: i64, quantity: u32) -> OrderPlaceCmd {
     OrderPlaceCmd {
         product_id,

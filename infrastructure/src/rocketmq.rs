@@ -1,0 +1,284 @@
+//! [`PlacementQueue`] on Apache RocketMQ (rocketmq-client-rust): a producer sends one
+//! message per placement (key = placement id, body = the placement as JSON) and a
+//! push consumer hands the messages it receives to this instance's consumer loop.
+//!
+//! Delivery is at least once; the consumer is idempotent. A message is acknowledged
+//! once it is handed over in process: the placement row is durable, and the sweeper
+//! runs again any placement whose task a crash dropped after that.
+//!
+//! The client runs on a runtime of its own ([`RuntimeOwner`]), next to the service's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use flash_sale_domain::UserId;
+use flash_sale_domain::event::EventId;
+use flash_sale_domain::gateway::{GatewayError, PlacementQueue};
+use flash_sale_domain::order::IdempotencyKey;
+use flash_sale_domain::placement::{Placement, PlacementId, PlacementStatus};
+use flash_sale_domain::product::ProductId;
+use rocketmq_client_rust::{
+    ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
+    DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer, MessageListenerConcurrently,
+};
+use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
+use rocketmq_model::common::message::message_ext::MessageExt;
+use rocketmq_model::common::message::message_single::Message;
+use rocketmq_model::result::SendStatus;
+use rocketmq_runtime::{RuntimeConfig, RuntimeOwner, ShutdownDeadline};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, mpsc};
+
+/// How long the client may take to stop.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
+
+/// How the service talks to RocketMQ.
+#[derive(Debug, Clone)]
+pub struct RocketMqSettings {
+    /// Name server, `host:port`.
+    pub namesrv: String,
+    /// The placement topic.
+    pub topic: String,
+    /// Producer group (`<group>-producer`) and consumer group (`<group>-consumer`).
+    pub group: String,
+    /// Consume threads of the push consumer (keep it small on few cores).
+    pub consume_threads: u32,
+    /// Messages per listener call.
+    pub batch_size: u32,
+    /// Whether this instance subscribes (`mq.consume`).
+    pub consume: bool,
+    /// Tasks handed over but not yet consumed, at most.
+    pub capacity: usize,
+}
+
+/// A placement on the wire.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PlacementTask {
+    id: String,
+    user_id: String,
+    event_id: i64,
+    product_id: i64,
+    bucket_no: u32,
+    quantity: u32,
+    unit_price: i64,
+    idempotency_key: Option<String>,
+    request_fingerprint: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<&Placement> for PlacementTask {
+    fn from(p: &Placement) -> Self {
+        Self {
+            id: p.id.as_str().to_owned(),
+            user_id: p.user_id.as_str().to_owned(),
+            event_id: p.event_id.0,
+            product_id: p.product_id.0,
+            bucket_no: p.bucket_no,
+            quantity: p.quantity,
+            unit_price: p.unit_price,
+            idempotency_key: p.idempotency_key.as_ref().map(|k| k.as_str().to_owned()),
+            request_fingerprint: p.request_fingerprint.clone(),
+            created_at: p.created_at,
+        }
+    }
+}
+
+impl PlacementTask {
+    fn into_placement(self) -> Option<Placement> {
+        Some(Placement {
+            id: PlacementId::parse(&self.id)?,
+            user_id: UserId::parse(&self.user_id).ok()?,
+            event_id: EventId(self.event_id),
+            product_id: ProductId(self.product_id),
+            bucket_no: self.bucket_no,
+            quantity: self.quantity,
+            unit_price: self.unit_price,
+            idempotency_key: match self.idempotency_key {
+                Some(k) => Some(IdempotencyKey::parse(&k).ok()?),
+                None => None,
+            },
+            request_fingerprint: self.request_fingerprint,
+            status: PlacementStatus::Queued,
+            created_at: self.created_at,
+            updated_at: self.created_at,
+        })
+    }
+}
+
+/// Hands received messages to the consumer loop; a full hand-off asks the broker to
+/// deliver again later.
+struct HandOff {
+    sender: mpsc::Sender<Placement>,
+}
+
+impl MessageListenerConcurrently for HandOff {
+    fn consume_message(
+        &self,
+        msgs: &[&MessageExt],
+        _context: &ConsumeConcurrentlyContext,
+    ) -> rocketmq_client_rust::ClientResult<ConsumeConcurrentlyStatus> {
+        for msg in msgs {
+            let Some(body) = msg.body() else { continue };
+            let placement = serde_json::from_slice::<PlacementTask>(&body)
+                .ok()
+                .and_then(PlacementTask::into_placement);
+            let Some(placement) = placement else {
+                tracing::warn!("dropping a message that is not a placement");
+                continue;
+            };
+            if self.sender.try_send(placement).is_err() {
+                return Ok(ConsumeConcurrentlyStatus::ReconsumeLater);
+            }
+        }
+        Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
+    }
+}
+
+/// The placement queue on RocketMQ.
+pub struct RocketMqQueue {
+    topic: String,
+    producer: DefaultMQProducer,
+    consumer: Mutex<Option<DefaultMQPushConsumer>>,
+    receiver: Mutex<mpsc::Receiver<Placement>>,
+    client: Arc<ClientRuntime>,
+    owner: std::sync::Mutex<Option<RuntimeOwner>>,
+    _telemetry: rocketmq_observability::TelemetryRuntimeGuard,
+}
+
+impl std::fmt::Debug for RocketMqQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocketMqQueue")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(what: &str, e: impl std::fmt::Display) -> GatewayError {
+    GatewayError::Unavailable(format!("RocketMQ {what}: {e}"))
+}
+
+impl RocketMqQueue {
+    /// Starts the client, makes sure the topic exists and, when `settings.consume`,
+    /// subscribes to it.
+    ///
+    /// # Errors
+    /// `Unavailable` when the name server or the broker cannot be reached.
+    pub async fn start(settings: &RocketMqSettings) -> Result<Self, GatewayError> {
+        let owner = RuntimeOwner::plan(RuntimeConfig {
+            worker_threads: 2,
+            thread_name: "rocketmq-client".into(),
+            ..RuntimeConfig::default()
+        })
+        .map_err(|e| unavailable("runtime configuration", e))?
+        .build()
+        .map_err(|e| unavailable("runtime", e))?;
+        let telemetry = rocketmq_observability::TelemetryRuntimeGuard::noop();
+        let client = ClientRuntime::try_new(
+            owner.root_context().component("flash-sale"),
+            ClientRuntimeConfig::default(),
+            telemetry.handle(),
+        )
+        .map_err(|e| unavailable("client runtime", e))?;
+        let mut producer = DefaultMQProducer::builder(client.clone())
+            .producer_group(format!("{}-producer", settings.group))
+            .name_server_addr(settings.namesrv.clone())
+            .send_msg_timeout(3_000)
+            .build();
+        producer
+            .start()
+            .await
+            .map_err(|e| unavailable("producer start", e))?;
+        producer
+            .create_topic("TBW102", &settings.topic, 4, HashMap::new())
+            .await
+            .map_err(|e| unavailable("topic creation", e))?;
+        let (sender, receiver) = mpsc::channel(settings.capacity.max(1));
+        let consumer = if settings.consume {
+            let mut consumer = DefaultMQPushConsumer::builder(client.clone())
+                .consumer_group(format!("{}-consumer", settings.group))
+                .name_server_addr(settings.namesrv.clone())
+                .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+                .consume_thread_min(settings.consume_threads.max(1))
+                .consume_thread_max(settings.consume_threads.max(1))
+                .consume_message_batch_max_size(settings.batch_size.max(1))
+                .max_reconsume_times(3)
+                .build();
+            consumer
+                .subscribe(settings.topic.clone(), "*")
+                .await
+                .map_err(|e| unavailable("subscribe", e))?;
+            consumer.register_message_listener_concurrently(HandOff { sender });
+            consumer
+                .start()
+                .await
+                .map_err(|e| unavailable("consumer start", e))?;
+            Some(consumer)
+        } else {
+            None
+        };
+        Ok(Self {
+            topic: settings.topic.clone(),
+            producer,
+            consumer: Mutex::new(consumer),
+            receiver: Mutex::new(receiver),
+            client,
+            owner: std::sync::Mutex::new(Some(owner)),
+            _telemetry: telemetry,
+        })
+    }
+
+    /// Stops consuming and closes the client.
+    pub async fn shutdown(&self) {
+        if let Some(mut consumer) = self.consumer.lock().await.take() {
+            consumer.shutdown().await;
+        }
+        // Its default deadline is 30 s, mostly spent waiting for tasks that never end.
+        let report = self
+            .client
+            .shutdown_until(ShutdownDeadline::after(SHUTDOWN_WAIT))
+            .await;
+        tracing::debug!(healthy = report.is_healthy(), "RocketMQ client stopped");
+        let owner = self
+            .owner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        // The client's background tasks (request scans, fault detection) do not end on
+        // their own: waiting for them costs the owner's whole shutdown timeout. The
+        // client is shut down above; stop what is left at once.
+        if let Some(owner) = owner {
+            let report = owner.shutdown_background();
+            tracing::debug!(
+                healthy = report.is_healthy(),
+                "RocketMQ client runtime stopped"
+            );
+        }
+    }
+}
+
+#[async_trait]
+impl PlacementQueue for RocketMqQueue {
+    async fn publish(&self, task: &Placement) -> Result<(), GatewayError> {
+        let body = serde_json::to_vec(&PlacementTask::from(task))
+            .map_err(|e| GatewayError::Internal(e.to_string()))?;
+        let message = Message::builder()
+            .topic(self.topic.as_str())
+            .key(task.id.as_str())
+            .body(body)
+            .build()
+            .map_err(|e| GatewayError::Internal(format!("a placement message: {e}")))?;
+        match Box::pin(self.producer.send(message)).await {
+            Ok(Some(result)) if result.send_status == SendStatus::SendOk => Ok(()),
+            Ok(Some(result)) => Err(unavailable("send", format!("{:?}", result.send_status))),
+            Ok(None) => Err(unavailable("send", "no result")),
+            Err(e) => Err(unavailable("send", e)),
+        }
+    }
+
+    async fn next_batch(&self, max: usize, wait: Duration) -> Vec<Placement> {
+        crate::embedded::take_batch(&mut *self.receiver.lock().await, max, wait).await
+    }
+}
