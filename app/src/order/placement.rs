@@ -455,23 +455,40 @@ impl PlacementSweepJobExe {
     }
 }
 
-/// `GET /placements/{id}`: the caller's own placement.
+/// `GET /placements/{id}`: the caller's own placement. A resolved placement never
+/// changes again, so it is cached in process; a queued one is read by primary key.
 pub struct PlacementGetQryExe {
     placements: Arc<dyn PlacementGateway>,
+    resolved: moka::future::Cache<PlacementId, Arc<Placement>>,
 }
 
 impl PlacementGetQryExe {
     /// Reads from `placements`.
     pub fn new(placements: Arc<dyn PlacementGateway>) -> Self {
-        Self { placements }
+        Self {
+            placements,
+            resolved: moka::future::Cache::builder()
+                .name("placements.resolved")
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_mins(5))
+                .build(),
+        }
     }
 
     /// The placement, if it is the caller's.
     pub async fn execute(&self, caller: &Caller, id: &str) -> Result<PlacementDto, AppError> {
         let id = PlacementId::parse(id).ok_or(AppError::NotFound("placement"))?;
-        self.placements
-            .find(&id)
-            .await?
+        let placement = match self.resolved.get(&id).await {
+            Some(cached) => Some(cached),
+            None => {
+                let found = self.placements.find(&id).await?.map(Arc::new);
+                if let Some(p) = found.as_ref().filter(|p| p.is_resolved()) {
+                    self.resolved.insert(id, p.clone()).await;
+                }
+                found
+            }
+        };
+        placement
             .filter(|p| p.user_id == caller.user_id)
             .map(|p| placement_dto(&p))
             .ok_or(AppError::NotFound("placement"))

@@ -10,8 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flash_sale_client::{
-    ClientError, ErrorCode, FlashSaleClient, OrderDto, OrderPlaceCmd, PlaceOrderAnswer,
-    PlacementDto, PlacementStatusDto, StrategyDto,
+    ClientError, ErrorCode, FlashSaleClient, OrderDto, OrderPayCmd, OrderPlaceCmd, OrderStatusDto,
+    PlaceOrderAnswer, PlacementDto, PlacementStatusDto, StrategyDto,
 };
 use flash_sale_domain::UserId;
 use flash_sale_domain::gateway::{
@@ -29,6 +29,8 @@ crate::on_every_stack!(
     a_task_delivered_twice_makes_one_order,
     a_database_outage_during_an_async_sale_leaves_no_placement_queued,
     placements_accepted_before_a_restart_all_resolve_after_it,
+    async_orders_are_paid_or_expire_like_any_other,
+    a_task_the_queue_refuses_answers_503_and_gives_everything_back,
 );
 
 mod on_rocketmq {
@@ -40,6 +42,8 @@ mod on_rocketmq {
         a_task_delivered_twice_makes_one_order,
         a_database_outage_during_an_async_sale_leaves_no_placement_queued,
         placements_accepted_before_a_restart_all_resolve_after_it,
+        async_orders_are_paid_or_expire_like_any_other,
+        a_task_the_queue_refuses_answers_503_and_gives_everything_back,
     );
 }
 
@@ -189,7 +193,7 @@ async fn async_buyers_never_oversell_pass_their_limit_or_double_order(backend: B
     let snapshot = t.snapshot(p).await;
     assert_eq!((snapshot.held(), snapshot.db_available()), (150, 0));
     snapshot.assert_invariants(2);
-    let inventory = t.admin.inventory(p).await.expect("inventory");
+    let inventory = settled_inventory(&t, p).await;
     assert!(
         inventory.consistent && inventory.in_flight == 0,
         "{inventory:?}"
@@ -335,7 +339,7 @@ async fn a_task_delivered_twice_makes_one_order(backend: Backend) {
     assert_eq!(snapshot.orders[0].id, order.id);
     assert_eq!((snapshot.held(), snapshot.db_available()), (2, 8));
     snapshot.assert_invariants(3);
-    let inventory = t.admin.inventory(p).await.expect("inventory");
+    let inventory = settled_inventory(&t, p).await;
     assert!(
         inventory.consistent && inventory.in_flight == 0 && inventory.cache_available == 8,
         "a duplicate settles nothing: {inventory:?}"
@@ -459,7 +463,7 @@ async fn a_database_outage_during_an_async_sale_leaves_no_placement_queued(backe
     let snapshot = t.snapshot(p).await;
     assert_eq!((snapshot.held(), snapshot.db_available()), (20, 10));
     snapshot.assert_invariants(1);
-    let inventory = t.admin.inventory(p).await.expect("inventory");
+    let inventory = settled_inventory(&t, p).await;
     assert!(
         inventory.consistent && inventory.cache_available == 10,
         "the failed placements' units came back: {inventory:?}"
@@ -522,10 +526,182 @@ async fn placements_accepted_before_a_restart_all_resolve_after_it(backend: Back
         (40, 0, 40)
     );
     snapshot.assert_invariants(1);
-    let inventory = t.admin.inventory(p).await.expect("inventory");
+    let inventory = settled_inventory(&t, p).await;
     assert!(
         inventory.consistent && inventory.in_flight == 0,
         "{inventory:?}"
     );
     t.stop().await;
+}
+
+async fn async_orders_are_paid_or_expire_like_any_other(backend: Backend) {
+    let t = TestApp::spawn_with(backend, |s| {
+        s.orders.payment_timeout = flash_sale::config::HumanDuration(Duration::from_secs(2));
+    })
+    .await;
+    let p = async_product(&t, 4, 2).await;
+    let (dee, eli) = (t.buyer("dee"), t.buyer("eli"));
+    let paid = place(&dee, p, 2, "d1").await.1.expect("dee's order");
+    let unpaid = place(&eli, p, 2, "e1").await.1.expect("eli's order");
+    let sold_out = place(&t.buyer("fay"), p, 1, "f1").await.1;
+    assert_eq!(sold_out.map(|o| o.id), Err(ErrorCode::SoldOut));
+
+    let paid = dee
+        .pay(
+            &paid.id,
+            &OrderPayCmd {
+                transaction_id: "tx-async-1".into(),
+                amount: paid.total_price,
+            },
+        )
+        .await
+        .expect("paid");
+    assert_eq!(paid.status, OrderStatusDto::Paid);
+
+    // Eli does not pay: the order expires, its units and quota come back once.
+    let deadline = unpaid.expires_at + chrono::Duration::seconds(3);
+    loop {
+        if eli.order(&unpaid.id).await.expect("own order").status == OrderStatusDto::Expired {
+            break;
+        }
+        assert!(
+            Utc::now() < deadline,
+            "not expired within 3 s of expires_at"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let late = eli
+        .pay(
+            &unpaid.id,
+            &OrderPayCmd {
+                transaction_id: "tx-async-2".into(),
+                amount: unpaid.total_price,
+            },
+        )
+        .await
+        .expect_err("too late");
+    assert_eq!(late.code(), Some(ErrorCode::InvalidState));
+    let again = place(&eli, p, 2, "e2")
+        .await
+        .1
+        .expect("the expired units sell again");
+    assert_eq!(again.quantity, 2);
+
+    let snapshot = t.snapshot(p).await;
+    assert_eq!((snapshot.held(), snapshot.db_available()), (4, 0));
+    assert!(
+        snapshot
+            .ledger
+            .iter()
+            .any(|l| l.2 == "order_expired" && l.1 == 2)
+    );
+    snapshot.assert_invariants(2);
+    t.stop().await;
+}
+
+/// A queue that refuses every task.
+struct Refusing;
+
+#[async_trait]
+impl PlacementQueue for Refusing {
+    async fn publish(&self, _task: &Placement) -> Result<(), GatewayError> {
+        Err(GatewayError::Unavailable(
+            "injected: the broker is down".into(),
+        ))
+    }
+    async fn next_batch(&self, _max: usize, wait: Duration) -> Vec<Placement> {
+        tokio::time::sleep(wait).await;
+        Vec::new()
+    }
+}
+
+async fn a_task_the_queue_refuses_answers_503_and_gives_everything_back(backend: Backend) {
+    let refusing = Arc::new(AtomicBool::new(true));
+    let switch = refusing.clone();
+    let t = TestApp::spawn_hooked(
+        backend,
+        |_| {},
+        Box::new(move |ports| {
+            let working = ports.queue.clone();
+            ports.queue = Arc::new(Switched {
+                refusing: switch,
+                working,
+            });
+        }),
+    )
+    .await;
+    let p = async_product(&t, 2, 2).await;
+    let gus = t.buyer("gus");
+    for _ in 0..3 {
+        let error = gus
+            .place_order(&cmd(p, 2), Some("g1"))
+            .await
+            .expect_err("the queue refuses");
+        assert_eq!(
+            (error.status(), error.code()),
+            (Some(503), Some(ErrorCode::Unavailable))
+        );
+    }
+    let inventory = t.admin.inventory(p).await.expect("inventory");
+    assert_eq!(
+        (
+            inventory.cache_available,
+            inventory.in_flight,
+            inventory.held
+        ),
+        (2, 0, 0),
+        "units back: {inventory:?}"
+    );
+    // The key is free again (a 503 is not stored) and the quota came back.
+    refusing.store(false, Ordering::SeqCst);
+    let order = place(&gus, p, 2, "g1")
+        .await
+        .1
+        .expect("sells once the queue is back");
+    assert_eq!(order.quantity, 2);
+    let snapshot = t.snapshot(p).await;
+    assert_eq!(
+        (
+            snapshot.held(),
+            snapshot.db_available(),
+            snapshot.orders.len()
+        ),
+        (2, 0, 1)
+    );
+    snapshot.assert_invariants(2);
+    t.stop().await;
+}
+
+/// The service's queue, or [`Refusing`] while `refusing`.
+struct Switched {
+    refusing: Arc<AtomicBool>,
+    working: Arc<dyn PlacementQueue>,
+}
+
+#[async_trait]
+impl PlacementQueue for Switched {
+    async fn publish(&self, task: &Placement) -> Result<(), GatewayError> {
+        if self.refusing.load(Ordering::SeqCst) {
+            Refusing.publish(task).await
+        } else {
+            self.working.publish(task).await
+        }
+    }
+    async fn next_batch(&self, max: usize, wait: Duration) -> Vec<Placement> {
+        self.working.next_batch(max, wait).await
+    }
+}
+
+/// The product's inventory once the consumer has settled what it wrote (a placement
+/// reads `succeeded` as soon as its order commits; its reservation leaves "in flight"
+/// a moment later).
+async fn settled_inventory(t: &TestApp, p: i64) -> flash_sale_client::InventoryDto {
+    let started = std::time::Instant::now();
+    loop {
+        let inventory = t.admin.inventory(p).await.expect("inventory");
+        if inventory.in_flight == 0 || started.elapsed() > Duration::from_secs(5) {
+            return inventory;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
