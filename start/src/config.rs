@@ -315,6 +315,9 @@ pub struct Settings {
     pub cache: CacheSettings,
     /// `[log]`.
     pub log: LogSettings,
+    /// The file the settings were read from (re-read on change and on SIGHUP).
+    #[serde(skip)]
+    pub source: Option<std::path::PathBuf>,
 }
 
 /// The prefix of the environment variables that override settings.
@@ -333,8 +336,9 @@ impl Settings {
             figment = figment.merge(Toml::file(file));
         }
         figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
-        let settings: Self = figment.extract().context("invalid configuration")?;
+        let mut settings: Self = figment.extract().context("invalid configuration")?;
         settings.ordering.to_config()?;
+        settings.source = file.map(Path::to_path_buf);
         Ok(settings)
     }
 }

@@ -233,6 +233,13 @@ pub async fn launch_with(
     if settings.mq.consume {
         jobs.extend(spawn_consumer_jobs(&settings, &exec, &stop));
     }
+    if let Some(source) = &settings.source {
+        jobs.push(crate::reload::spawn_config_reload(
+            source.clone(),
+            exec.clone(),
+            stop.subscribe(),
+        ));
+    }
     if let Some(redis) = &redis {
         let exec = exec.clone();
         jobs.push(RedisNoticeBus::new(redis.clone()).subscribe(

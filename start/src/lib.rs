@@ -6,6 +6,7 @@
 
 pub mod config;
 mod launch;
+pub mod reload;
 pub mod telemetry;
 
 pub use config::Settings;

@@ -12,6 +12,7 @@ mod errors;
 mod ops;
 mod orders;
 mod placements;
+mod switching;
 mod validation;
 
 /// Runs each listed `async fn name(backend: Backend)` on the three databases and on

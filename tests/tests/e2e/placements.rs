@@ -71,7 +71,7 @@ async fn async_product(t: &TestApp, stock: i64, limit: u32) -> i64 {
 }
 
 /// Polls the placement until it leaves `queued` (the promise: within 60 s).
-async fn resolved(buyer: &FlashSaleClient, placement: &PlacementDto) -> PlacementDto {
+pub(crate) async fn resolved(buyer: &FlashSaleClient, placement: &PlacementDto) -> PlacementDto {
     let started = std::time::Instant::now();
     loop {
         let now = buyer.placement(&placement.id).await.expect("placement");
@@ -88,7 +88,10 @@ async fn resolved(buyer: &FlashSaleClient, placement: &PlacementDto) -> Placemen
 }
 
 /// The order a placement became, or the code it failed with.
-async fn outcome(buyer: &FlashSaleClient, placement: &PlacementDto) -> Result<OrderDto, ErrorCode> {
+pub(crate) async fn outcome(
+    buyer: &FlashSaleClient,
+    placement: &PlacementDto,
+) -> Result<OrderDto, ErrorCode> {
     let done = resolved(buyer, placement).await;
     match (done.status, &done.order_id, &done.error) {
         (PlacementStatusDto::Succeeded, Some(id), None) => {

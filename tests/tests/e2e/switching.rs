@@ -1,0 +1,132 @@
+//! Strategy switching by configuration: `ordering.*` in the config file is re-read
+//! while the service runs, and a live event changes strategy mid-sale without
+//! breaking an invariant.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use flash_sale_client::{
+    ClientError, ErrorCode, FlashSaleClient, OrderDto, OrderPlaceCmd, PlaceOrderAnswer, StrategyDto,
+};
+use flash_sale_tests::{Backend, TestApp, product, running_event};
+use futures::StreamExt;
+
+crate::on_every_stack!(switching_the_strategy_by_config_mid_sale_keeps_every_invariant);
+
+/// One order, whatever the strategy: a 201 order, or a 202 placement followed to its
+/// order; 503s and transport errors are retried with the same key.
+async fn place_any(buyer: &FlashSaleClient, product_id: i64) -> Result<OrderDto, ErrorCode> {
+    let cmd = OrderPlaceCmd {
+        product_id,
+        quantity: 1,
+    };
+    for _ in 0..100 {
+        match buyer.place_order(&cmd, Some("switch")).await {
+            Ok(PlaceOrderAnswer::Created(order)) => return Ok(order),
+            Ok(PlaceOrderAnswer::Accepted(p)) => {
+                return super::placements::outcome(buyer, &p).await;
+            }
+            Err(ClientError::Transport(_)) => {}
+            Err(e) if e.code() == Some(ErrorCode::Unavailable) => {}
+            Err(e) => return Err(e.code().unwrap_or_else(|| panic!("no envelope: {e}"))),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("still unavailable after 100 tries");
+}
+
+async fn switching_the_strategy_by_config_mid_sale_keeps_every_invariant(backend: Backend) {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("flash-sale.toml");
+    let write = |strategy: &str| {
+        std::fs::write(
+            &file,
+            format!("[ordering]\ndefault_strategy = \"{strategy}\"\n"),
+        )
+        .expect("config written");
+    };
+    write("sync");
+    let source = file.clone();
+    let t = TestApp::spawn_with(backend, move |s| s.source = Some(source)).await;
+    let event = t
+        .admin
+        .create_event(&running_event("Switch", None))
+        .await
+        .expect("event");
+    let p = t
+        .admin
+        .create_product(event.id, &product("Lamp", 250, 1))
+        .await
+        .expect("product");
+    t.admin.event_online(event.id).await.expect("online");
+
+    // 300 buyers over about three seconds, while the default strategy goes
+    // sync → async → buckets → sync through the file.
+    let buying = futures::stream::iter(0..300_u64)
+        .map(|i| {
+            let buyer = t.buyer(&format!("s-{i}"));
+            async move {
+                tokio::time::sleep(Duration::from_millis(10 * i)).await;
+                place_any(&buyer, p.id).await
+            }
+        })
+        .buffer_unordered(300)
+        .collect::<Vec<_>>();
+    let switching = async {
+        for (strategy, dto) in [
+            ("async", StrategyDto::Async),
+            ("buckets", StrategyDto::Buckets),
+            ("sync", StrategyDto::Sync),
+        ] {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            write(strategy);
+            let started = std::time::Instant::now();
+            while t
+                .admin
+                .admin_event(event.id)
+                .await
+                .expect("event")
+                .event
+                .effective_strategy
+                != dto
+            {
+                assert!(
+                    started.elapsed() < Duration::from_secs(3),
+                    "{strategy} not in force within 3 s of the file change"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let (results, ()) = tokio::join!(buying, switching);
+
+    let mut strategies = HashSet::new();
+    let mut sold = 0;
+    for result in &results {
+        match result {
+            Ok(order) => {
+                sold += 1;
+                strategies.insert(order.strategy);
+            }
+            Err(code) => assert_eq!(*code, ErrorCode::SoldOut),
+        }
+    }
+    assert_eq!(sold, 250, "every unit sold once, whatever the strategy");
+    assert!(
+        strategies.len() >= 2,
+        "the sale ran under several strategies: {strategies:?}"
+    );
+    let snapshot = t.snapshot(p.id).await;
+    assert_eq!((snapshot.held(), snapshot.db_available()), (250, 0));
+    snapshot.assert_invariants(1);
+    let started = std::time::Instant::now();
+    let inventory = loop {
+        let inventory = t.admin.inventory(p.id).await.expect("inventory");
+        if inventory.in_flight == 0 || started.elapsed() > Duration::from_secs(5) {
+            break inventory;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(inventory.consistent, "{inventory:?}");
+    t.stop().await;
+}
