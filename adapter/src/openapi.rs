@@ -13,7 +13,7 @@ use crate::routes::{admin_event, admin_order, admin_product, catalogue, ops, ord
         admin_event::create, admin_event::list, admin_event::detail, admin_event::update,
         admin_event::online, admin_event::offline, admin_event::create_product,
         admin_product::update, admin_product::online, admin_product::offline,
-        admin_product::stock, admin_product::ledger,
+        admin_product::stock, admin_product::buckets, admin_product::ledger,
         admin_order::orders, admin_order::inventory, admin_order::reconcile,
         catalogue::events, catalogue::event, catalogue::product,
         order::place, order::list, order::detail, order::pay, order::cancel, order::placement,

@@ -24,8 +24,8 @@ use crate::order::{
 };
 use crate::policy::OrderingPolicy;
 use crate::product::{
-    InventoryQryExe, LedgerQryExe, ProductCreateCmdExe, ProductStatusCmdExe, ProductStockCmdExe,
-    ProductUpdateCmdExe, ReconcileCmdExe,
+    InventoryQryExe, LedgerQryExe, ProductBucketsCmdExe, ProductCreateCmdExe, ProductStatusCmdExe,
+    ProductStockCmdExe, ProductUpdateCmdExe, ReconcileCmdExe,
 };
 use crate::stock::{StockReconcileJobExe, StockService, StockWarmUpJobExe};
 
@@ -92,6 +92,8 @@ pub struct Executors {
     pub product_status: ProductStatusCmdExe,
     /// `POST /admin/products/{id}/stock`.
     pub product_stock: ProductStockCmdExe,
+    /// `POST /admin/products/{id}/buckets`.
+    pub product_buckets: ProductBucketsCmdExe,
     /// `GET /admin/products/{id}/ledger`.
     pub ledger: LedgerQryExe,
     /// `GET /admin/products/{id}/inventory`.
@@ -160,6 +162,10 @@ impl Executors {
     }
 
     /// Builds every executor over `ports`.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the one place that builds every executor"
+    )]
     pub fn new(ports: &Ports, settings: &Settings, policy: Arc<OrderingPolicy>) -> Self {
         let catalogue = Arc::new(CatalogueService::new(
             ports.events.clone(),
@@ -223,7 +229,18 @@ impl Executors {
             product_create: ProductCreateCmdExe::new(ports, admin.clone(), catalogue.clone()),
             product_update: ProductUpdateCmdExe::new(ports, admin.clone(), catalogue.clone()),
             product_status: ProductStatusCmdExe::new(ports, admin.clone(), catalogue.clone()),
-            product_stock: ProductStockCmdExe::new(ports, admin, catalogue.clone(), stock.clone()),
+            product_stock: ProductStockCmdExe::new(
+                ports,
+                admin.clone(),
+                catalogue.clone(),
+                stock.clone(),
+            ),
+            product_buckets: ProductBucketsCmdExe::new(
+                ports,
+                admin,
+                catalogue.clone(),
+                stock.clone(),
+            ),
             ledger: LedgerQryExe::new(ports),
             inventory: InventoryQryExe::new(stock.clone()),
             reconcile: ReconcileCmdExe::new(stock.clone()),

@@ -481,6 +481,42 @@ impl StockService {
         result
     }
 
+    /// Re-lays the product's unsold units over `count` buckets live: suspends it (new
+    /// orders wait briefly or get 503), waits for everything in flight, re-splits in
+    /// the database, reloads the ledger from it and resumes.
+    pub async fn rebucket(
+        &self,
+        product_id: ProductId,
+        count: u32,
+        now: DateTime<Utc>,
+    ) -> Result<flash_sale_domain::product::Product, AppError> {
+        self.ensure_loaded(product_id).await?;
+        let lease = self.load_lock(product_id).await?;
+        let result = async {
+            if !self.ledger.suspend(product_id, RELOAD_WAIT).await? {
+                self.ledger.resume(product_id).await?;
+                return Err(AppError::Unavailable(
+                    "operations in progress did not finish; try again".into(),
+                ));
+            }
+            let result = async {
+                let product = self.products.rebucket(product_id, count, now).await?;
+                let (buckets, quotas, in_flight) = self.database_state(product_id).await?;
+                self.ledger
+                    .load(product_id, &buckets, &quotas, &in_flight)
+                    .await?;
+                Ok::<_, AppError>(product)
+            }
+            .await;
+            self.ledger.resume(product_id).await?;
+            self.clear_sold_out(product_id).await;
+            result
+        }
+        .await;
+        self.unlock(&lease).await;
+        result
+    }
+
     async fn reload_locked(&self, product_id: ProductId) -> Result<i64, AppError> {
         if !self.ledger.suspend(product_id, RELOAD_WAIT).await? {
             self.ledger.resume(product_id).await?;

@@ -152,6 +152,24 @@ pub trait ProductGateway: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Product, GatewayError>;
 
+    /// Re-lays the product's unsold units over `count` buckets (the live
+    /// re-arrangement; call it while the product is suspended and idle): Σ `available`
+    /// is split evenly over buckets `0..count`; each keeps its sold units (`total -
+    /// available`). A bucket at or past `count` is folded into bucket `bucket_no %
+    /// count`: its live orders move there with their units, so a later cancel returns
+    /// them to a bucket that sells, and its row goes. One `rebalanced` ledger row per
+    /// bucket whose availability changed; `bucket_count` becomes `count`. Sold units are
+    /// never redistributed.
+    ///
+    /// # Errors
+    /// `NotFound`; `Unavailable`; nothing changes on any error.
+    async fn rebucket(
+        &self,
+        id: ProductId,
+        count: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Product, GatewayError>;
+
     /// The product's ledger rows, oldest first.
     ///
     /// # Errors

@@ -4,7 +4,8 @@ use axum::extract::State;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use flash_sale_client::{
-    LedgerEntryDto, PageDto, PageQry, ProductDto, ProductPatchCmd, ProductStockCmd,
+    LedgerEntryDto, PageDto, PageQry, ProductBucketsCmd, ProductDto, ProductPatchCmd,
+    ProductStockCmd,
 };
 
 use crate::auth::Admin;
@@ -18,6 +19,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/admin/products/{id}/online", post(online))
         .route("/admin/products/{id}/offline", post(offline))
         .route("/admin/products/{id}/stock", post(stock))
+        .route("/admin/products/{id}/buckets", post(buckets))
         .route("/admin/products/{id}/ledger", get(ledger))
 }
 
@@ -75,6 +77,25 @@ pub(crate) async fn stock(
     ValidatedJson(cmd): ValidatedJson<ProductStockCmd>,
 ) -> Result<Json<ProductDto>, ApiError> {
     Ok(Json(state.exec.product_stock.execute(id, cmd.delta).await?))
+}
+
+/// Re-arrange the product's buckets live: suspend, consolidate the unsold units,
+/// re-split them over `count` buckets, resume. Sold units stay where they are.
+#[utoipa::path(post, path = "/api/v1/admin/products/{id}/buckets", tag = "admin",
+    params(("id" = i64, Path, description = "product id")),
+    request_body = ProductBucketsCmd,
+    responses((status = 200, body = ProductDto), (status = 422, body = flash_sale_client::ErrorBody),
+              (status = 503, body = flash_sale_client::ErrorBody, description = "operations in flight did not finish; retry")),
+    security(("bearer" = [])))]
+pub(crate) async fn buckets(
+    State(state): State<AppState>,
+    _: Admin,
+    IdPath(id): IdPath,
+    ValidatedJson(cmd): ValidatedJson<ProductBucketsCmd>,
+) -> Result<Json<ProductDto>, ApiError> {
+    Ok(Json(
+        state.exec.product_buckets.execute(id, cmd.count).await?,
+    ))
 }
 
 /// The product's inventory ledger, oldest first.

@@ -258,6 +258,56 @@ impl ProductStockCmdExe {
     }
 }
 
+/// `POST /admin/products/{id}/buckets`: re-arranges a product's buckets live.
+pub struct ProductBucketsCmdExe {
+    clock: Arc<dyn Clock>,
+    views: AdminViews,
+    catalogue: Arc<CatalogueService>,
+    stock: Arc<StockService>,
+}
+
+impl ProductBucketsCmdExe {
+    /// Built over `ports`.
+    pub fn new(
+        ports: &Ports,
+        views: AdminViews,
+        catalogue: Arc<CatalogueService>,
+        stock: Arc<StockService>,
+    ) -> Self {
+        Self {
+            clock: ports.clock.clone(),
+            views,
+            catalogue,
+            stock,
+        }
+    }
+
+    /// Consolidates the unsold units and re-splits them over `count` buckets.
+    #[tracing::instrument(skip_all, fields(product.id = id, buckets = count))]
+    pub async fn execute(&self, id: i64, count: u32) -> Result<ProductDto, AppError> {
+        let id = ProductId(id);
+        if !(1..=1024).contains(&count) {
+            return Err(flash_sale_domain::ValidationErrors::single(
+                "count",
+                "must be between 1 and 1024",
+            )
+            .into());
+        }
+        let before = self.views.product(id).await?;
+        let product = self.stock.rebucket(id, count, self.clock.now()).await?;
+        self.catalogue
+            .invalidate_product(id, product.event_id)
+            .await;
+        tracing::info!(
+            product.id = id.0,
+            from = before.bucket_count.get(),
+            to = count,
+            "buckets re-arranged"
+        );
+        self.views.product_dto(&product).await
+    }
+}
+
 /// `GET /admin/products/{id}/inventory`.
 pub struct InventoryQryExe {
     stock: Arc<StockService>,

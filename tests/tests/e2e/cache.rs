@@ -82,6 +82,14 @@ impl ProductGateway for CountingProducts {
             .adjust_stock(id, deltas, reason, reference, now)
             .await
     }
+    async fn rebucket(
+        &self,
+        id: ProductId,
+        count: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Product, GatewayError> {
+        self.inner.rebucket(id, count, now).await
+    }
     async fn ledger(
         &self,
         id: ProductId,

@@ -6,6 +6,7 @@
 // A scenario reads best as one story, however long.
 #![allow(clippy::too_many_lines)]
 
+mod buckets;
 mod cache;
 mod catalogue;
 mod errors;

@@ -61,6 +61,7 @@ async fn the_openapi_document_lists_every_route(backend: Backend) {
         ("post", "/api/v1/admin/products/{id}/online"),
         ("post", "/api/v1/admin/products/{id}/offline"),
         ("post", "/api/v1/admin/products/{id}/stock"),
+        ("post", "/api/v1/admin/products/{id}/buckets"),
         ("get", "/api/v1/admin/products/{id}/ledger"),
         ("get", "/api/v1/admin/products/{id}/inventory"),
         ("post", "/api/v1/admin/products/{id}/reconcile"),

@@ -15,7 +15,10 @@ crate::on_every_stack!(switching_the_strategy_by_config_mid_sale_keeps_every_inv
 
 /// One order, whatever the strategy: a 201 order, or a 202 placement followed to its
 /// order; 503s and transport errors are retried with the same key.
-async fn place_any(buyer: &FlashSaleClient, product_id: i64) -> Result<OrderDto, ErrorCode> {
+pub(crate) async fn place_any(
+    buyer: &FlashSaleClient,
+    product_id: i64,
+) -> Result<OrderDto, ErrorCode> {
     let cmd = OrderPlaceCmd {
         product_id,
         quantity: 1,
