@@ -5,13 +5,22 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use flash_sale_client::{ErrorCode, StrategyDto};
+use flash_sale_client::{ErrorCode, OrderDto, StrategyDto};
+use flash_sale_domain::UserId;
+use flash_sale_domain::stock::home_bucket;
 use flash_sale_tests::{Backend, DbSnapshot, TestApp, product, running_event};
 use futures::StreamExt;
 
 use super::switching::place_any;
 
-crate::on_every_stack!(re_arranging_buckets_while_buyers_order_keeps_every_unit_in_its_bucket);
+crate::on_every_stack!(
+    re_arranging_buckets_while_buyers_order_keeps_every_unit_in_its_bucket,
+    one_bucket_sells_every_unit_once,
+    seven_buckets_sell_every_unit_once,
+    sixty_four_buckets_sell_every_unit_once,
+    skewed_home_buckets_drain_every_bucket_without_a_false_sold_out,
+    a_cancel_returns_units_to_the_bucket_they_came_from,
+);
 
 /// Per bucket: Σ ledger deltas equals the bucket's `available`, and no bucket row
 /// exists past the product's bucket count.
@@ -131,6 +140,248 @@ async fn re_arranging_buckets_while_buyers_order_keeps_every_unit_in_its_bucket(
                 .iter()
                 .all(|b| b.cache_available == b.db_available),
         "{inventory:?}"
+    );
+    t.stop().await;
+}
+
+/// An online `buckets` event with one product of `stock` units in `buckets` buckets.
+async fn bucketed(t: &TestApp, stock: i64, limit: u32, buckets: u32) -> i64 {
+    let event = t
+        .admin
+        .create_event(&running_event("Buckets", Some(StrategyDto::Buckets)))
+        .await
+        .expect("event");
+    let mut spec = product("Kettle", stock, limit);
+    spec.bucket_count = Some(buckets);
+    let p = t
+        .admin
+        .create_product(event.id, &spec)
+        .await
+        .expect("product");
+    assert_eq!(p.bucket_count, buckets);
+    t.admin.event_online(event.id).await.expect("online");
+    p.id
+}
+
+/// The order suite's core under `buckets` buckets: 400 buyers (every 4th sends two
+/// orders at once, each retries its first key) for 200 units at 2 per buyer; then a
+/// third cancelled concurrently, twice each, and exactly those units sold again.
+async fn sells_every_unit_once(backend: Backend, buckets: u32) {
+    let t = TestApp::spawn(backend).await;
+    let p = bucketed(&t, 200, 2, buckets).await;
+    let attempts = futures::stream::iter(0..400)
+        .map(|i| {
+            let buyer = t.buyer(&format!("b{buckets}-{i}"));
+            async move {
+                let keys: Vec<String> = (0..if i % 4 == 0 { 2 } else { 1 })
+                    .map(|k| format!("k{k}"))
+                    .collect();
+                let results =
+                    futures::future::join_all(keys.iter().map(|key| place_keyed(&buyer, p, key)))
+                        .await;
+                let again = place_keyed(&buyer, p, &keys[0]).await;
+                (results, again)
+            }
+        })
+        .buffer_unordered(100)
+        .collect::<Vec<_>>()
+        .await;
+    let mut orders: Vec<OrderDto> = Vec::new();
+    for (results, again) in &attempts {
+        for result in results {
+            match result {
+                Ok(order) => orders.push(order.clone()),
+                Err(code) => assert!(
+                    matches!(code, ErrorCode::SoldOut | ErrorCode::LimitExceeded),
+                    "{code}"
+                ),
+            }
+        }
+        if let Ok(first) = &results[0] {
+            assert_eq!(
+                again.as_ref().map(|o| &o.id),
+                Ok(&first.id),
+                "a key replays its order"
+            );
+        }
+    }
+    assert_eq!(orders.len(), 200, "every unit sold once");
+    let snapshot = t.snapshot(p).await;
+    assert_eq!((snapshot.held(), snapshot.db_available()), (200, 0));
+    snapshot.assert_invariants(2);
+    assert_buckets_balance(&snapshot, buckets as usize);
+
+    let cancelled: Vec<&OrderDto> = orders.iter().step_by(3).collect();
+    futures::stream::iter(cancelled.iter().flat_map(|o| [o, o]))
+        .map(|o| {
+            let buyer = t.buyer(&o.user_id);
+            async move { buyer.cancel(&o.id).await.map(|_| ()).map_err(|e| e.code()) }
+        })
+        .buffer_unordered(100)
+        .collect::<Vec<_>>()
+        .await
+        .iter()
+        .for_each(|r| {
+            assert!(
+                matches!(r, Ok(()) | Err(Some(ErrorCode::InvalidState))),
+                "{r:?}"
+            );
+        });
+    let resold = futures::stream::iter(0..cancelled.len() + 20)
+        .map(|i| {
+            let buyer = t.buyer(&format!("late{buckets}-{i}"));
+            async move { place_keyed(&buyer, p, "late").await }
+        })
+        .buffer_unordered(50)
+        .collect::<Vec<_>>()
+        .await;
+    assert_eq!(resold.iter().filter(|r| r.is_ok()).count(), cancelled.len());
+    let snapshot = t.snapshot(p).await;
+    assert_eq!((snapshot.held(), snapshot.db_available()), (200, 0));
+    snapshot.assert_invariants(2);
+    assert_buckets_balance(&snapshot, buckets as usize);
+    let inventory = t.admin.inventory(p).await.expect("inventory");
+    assert!(
+        inventory.consistent
+            && inventory
+                .buckets
+                .iter()
+                .all(|b| b.cache_available == b.db_available),
+        "{inventory:?}"
+    );
+    t.stop().await;
+}
+
+/// One order with `key`, retried through 503s and transport errors.
+async fn place_keyed(
+    buyer: &flash_sale_client::FlashSaleClient,
+    product_id: i64,
+    key: &str,
+) -> Result<OrderDto, ErrorCode> {
+    let cmd = flash_sale_client::OrderPlaceCmd {
+        product_id,
+        quantity: 1,
+    };
+    for _ in 0..100 {
+        match buyer.place_order(&cmd, Some(key)).await {
+            Ok(flash_sale_client::PlaceOrderAnswer::Created(order)) => return Ok(order),
+            Ok(other) => panic!("a buckets event answered {other:?}"),
+            Err(flash_sale_client::ClientError::Transport(_)) => {}
+            Err(e) if e.code() == Some(ErrorCode::Unavailable) => {}
+            Err(e) => return Err(e.code().unwrap_or_else(|| panic!("no envelope: {e}"))),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("still unavailable after 100 tries");
+}
+
+async fn one_bucket_sells_every_unit_once(backend: Backend) {
+    sells_every_unit_once(backend, 1).await;
+}
+
+async fn seven_buckets_sell_every_unit_once(backend: Backend) {
+    sells_every_unit_once(backend, 7).await;
+}
+
+async fn sixty_four_buckets_sell_every_unit_once(backend: Backend) {
+    sells_every_unit_once(backend, 64).await;
+}
+
+/// `n` user names whose home bucket (of `buckets`) is `bucket`.
+fn users_at_home_in(bucket: u32, buckets: u32, n: usize, tag: &str) -> Vec<String> {
+    (0..)
+        .map(|i| format!("{tag}-{i}"))
+        .filter(|name| home_bucket(&UserId::parse(name).expect("user"), buckets) == bucket)
+        .take(n)
+        .collect()
+}
+
+async fn skewed_home_buckets_drain_every_bucket_without_a_false_sold_out(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let p = bucketed(&t, 80, 1, 8).await;
+    // 90 of 100 buyers call bucket 0 home; it holds 10 of the 80 units.
+    let mut users = users_at_home_in(0, 8, 90, "skew");
+    users.extend(users_at_home_in(5, 8, 10, "other"));
+    let results = futures::stream::iter(&users)
+        .map(|user| {
+            let buyer = t.buyer(user);
+            async move { place_keyed(&buyer, p, "k").await }
+        })
+        .buffer_unordered(50)
+        .collect::<Vec<_>>()
+        .await;
+    let sold = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(
+        sold, 80,
+        "every unit sold although most buyers share one home bucket"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(_) | Err(ErrorCode::SoldOut)))
+    );
+    let snapshot = t.snapshot(p).await;
+    assert!(
+        snapshot.buckets.iter().all(|b| b.2 == 0),
+        "{:?}",
+        snapshot.buckets
+    );
+    snapshot.assert_invariants(1);
+    assert_buckets_balance(&snapshot, 8);
+    t.stop().await;
+}
+
+async fn a_cancel_returns_units_to_the_bucket_they_came_from(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let p = bucketed(&t, 40, 1, 4).await;
+    let mut orders = Vec::new();
+    for bucket in 0..4 {
+        for user in users_at_home_in(bucket, 4, 3, &format!("home{bucket}")) {
+            let order = place_keyed(&t.buyer(&user), p, "k").await.expect("order");
+            assert_eq!(
+                order.bucket_no, bucket,
+                "a buyer with stock at home buys there"
+            );
+            orders.push(order);
+        }
+    }
+    let before = t.snapshot(p).await;
+    // Cancel two of each bucket's three.
+    let cancelled: Vec<&OrderDto> = orders
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 0)
+        .map(|(_, o)| o)
+        .collect();
+    futures::stream::iter(&cancelled)
+        .map(|o| {
+            let buyer = t.buyer(&o.user_id);
+            async move { buyer.cancel(&o.id).await.expect("cancel") }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    let after = t.snapshot(p).await;
+    for ((bucket, _, was), (_, _, now)) in before.buckets.iter().zip(&after.buckets) {
+        let back = cancelled
+            .iter()
+            .filter(|o| i64::from(o.bucket_no) == *bucket)
+            .count();
+        assert_eq!(
+            now - was,
+            i64::try_from(back).expect("small"),
+            "bucket {bucket}"
+        );
+    }
+    after.assert_invariants(1);
+    assert_buckets_balance(&after, 4);
+    let inventory = t.admin.inventory(p).await.expect("inventory");
+    assert!(
+        inventory
+            .buckets
+            .iter()
+            .all(|b| b.cache_available == b.db_available),
+        "the ledger and the database agree bucket by bucket: {inventory:?}"
     );
     t.stop().await;
 }
