@@ -48,4 +48,20 @@ fn describe() {
         "flash_sale_cache_lookups_total",
         "Catalogue lookups by the layer that answered: local, redis, null, db"
     );
+    metrics::describe_counter!(
+        "flash_sale_bucket_reservations_total",
+        "Reservations by the bucket that gave the units"
+    );
+    metrics::describe_counter!(
+        "flash_sale_bucket_probes_total",
+        "Reservations served away from the buyer's home bucket, by serving bucket"
+    );
+    metrics::describe_counter!(
+        "flash_sale_bucket_misses_total",
+        "Reservations whose home bucket was short, by home bucket"
+    );
+    metrics::describe_counter!(
+        "flash_sale_placements_total",
+        "Async placements resolved by the consumer: placed, failed"
+    );
 }

@@ -75,6 +75,31 @@ pub(crate) fn replay(order: &Order, request: &OrderRequest) -> Result<PlaceOrder
     }
 }
 
+/// Per-bucket metrics of one reservation: where units were taken
+/// (`flash_sale_bucket_reservations_total`), taken away from the buyer's home bucket
+/// after probing (`flash_sale_bucket_probes_total`, by the bucket that served), and the
+/// home bucket found short (`flash_sale_bucket_misses_total`, by home bucket).
+pub(crate) fn count_bucket(ctx: &PlaceContext<'_>, reservation: &Reservation) {
+    let home = flash_sale_domain::stock::home_bucket(ctx.user, ctx.product.bucket_count.get());
+    match reservation {
+        Reservation::Reserved { bucket_no, .. } => {
+            metrics::counter!("flash_sale_bucket_reservations_total", "bucket" => bucket_no.to_string())
+                .increment(1);
+            if *bucket_no != home {
+                metrics::counter!("flash_sale_bucket_probes_total", "bucket" => bucket_no.to_string())
+                    .increment(1);
+                metrics::counter!("flash_sale_bucket_misses_total", "bucket" => home.to_string())
+                    .increment(1);
+            }
+        }
+        Reservation::SoldOut { .. } => {
+            metrics::counter!("flash_sale_bucket_misses_total", "bucket" => home.to_string())
+                .increment(1);
+        }
+        _ => {}
+    }
+}
+
 /// The bucket a reservation took its units from; the refusal as an error otherwise.
 pub(crate) fn reserved_bucket(
     reservation: Reservation,
@@ -136,6 +161,7 @@ impl OrderingStrategy for SyncOrdering {
                 token: id.as_str(),
             })
             .await?;
+        count_bucket(&ctx, &reservation);
         let bucket_no = reserved_bucket(reservation, limit)?;
         let settle = |settlement| {
             self.stock.settle(

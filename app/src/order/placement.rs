@@ -130,6 +130,7 @@ impl OrderingStrategy for AsyncOrdering {
                 token: id.as_str(),
             })
             .await?;
+        super::place::count_bucket(&ctx, &reservation);
         let bucket_no = super::place::reserved_bucket(reservation, limit)?;
         let placement = Placement::queue(NewPlacement {
             id: id.clone(),

@@ -328,6 +328,14 @@ async fn skewed_home_buckets_drain_every_bucket_without_a_false_sold_out(backend
     );
     snapshot.assert_invariants(1);
     assert_buckets_balance(&snapshot, 8);
+    let metrics = t.anon.metrics().await.expect("metrics");
+    for series in [
+        "flash_sale_bucket_reservations_total{bucket=\"0\"}",
+        "flash_sale_bucket_misses_total{bucket=\"0\"}",
+        "flash_sale_bucket_probes_total{bucket=",
+    ] {
+        assert!(metrics.contains(series), "{series} missing from /metrics");
+    }
     t.stop().await;
 }
 
