@@ -17,6 +17,7 @@ pub mod ports;
 pub mod probe;
 pub mod product;
 pub mod stock;
+pub mod switch;
 
 pub use error::AppError;
 pub use ports::{Executors, Ports, Settings};

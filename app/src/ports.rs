@@ -130,6 +130,8 @@ pub struct Executors {
     pub placement_consume: Arc<PlacementConsumeCmdExe>,
     /// The sweeper of placements queued for too long.
     pub placement_sweep: PlacementSweepJobExe,
+    /// A new ordering configuration, live.
+    pub strategy_switch: crate::switch::StrategySwitchCmdExe,
     locks: Arc<dyn LockGateway>,
 }
 
@@ -274,6 +276,14 @@ impl Executors {
                 ports.clock.clone(),
             ),
             placement_consume,
+            strategy_switch: crate::switch::StrategySwitchCmdExe::new(
+                ports.events.clone(),
+                ports.products.clone(),
+                stock.clone(),
+                catalogue.clone(),
+                policy.clone(),
+                ports.clock.clone(),
+            ),
             locks: ports.locks.clone(),
             catalogue,
             stock,

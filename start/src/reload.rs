@@ -54,19 +54,26 @@ pub fn spawn_config_reload(
                 _ = hangup => tracing::info!("SIGHUP: re-reading the configuration"),
                 _ = stop.wait_for(|stop| *stop) => return,
             }
-            reload(&source, &exec);
+            reload(&source, &exec).await;
         }
     })
 }
 
 /// Reads the file (and the environment) again and puts its `ordering.*` in force.
-fn reload(source: &std::path::Path, exec: &Executors) {
+async fn reload(source: &std::path::Path, exec: &Executors) {
     let config = Settings::load(Some(source)).and_then(|s| s.ordering.to_config());
     match config {
         Ok(config) => {
-            let before = exec.policy.replace(config.clone());
+            let before = exec.policy.config();
             if *before != config {
-                log_switch(&before, &config);
+                log_overrides(&before, &config);
+            }
+            match exec.strategy_switch.execute(config).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(products = n, "stock re-laid for the new strategies"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "re-laying stock for the new strategies failed");
+                }
             }
         }
         Err(e) => tracing::warn!(
@@ -77,14 +84,7 @@ fn reload(source: &std::path::Path, exec: &Executors) {
     }
 }
 
-fn log_switch(before: &OrderingConfig, after: &OrderingConfig) {
-    if before.default_strategy != after.default_strategy {
-        tracing::info!(
-            from = %before.default_strategy,
-            to = %after.default_strategy,
-            "ordering.default_strategy switched"
-        );
-    }
+fn log_overrides(before: &OrderingConfig, after: &OrderingConfig) {
     let mut events: Vec<_> = before
         .overrides
         .keys()

@@ -1,6 +1,7 @@
 //! Strategy switching by configuration: `ordering.*` in the config file is re-read
-//! while the service runs, and a live event changes strategy mid-sale without
-//! breaking an invariant.
+//! while the service runs, and a live event changes strategy mid-sale — its stock
+//! re-laid between one bucket and `ordering.bucket_count` — without breaking an
+//! invariant.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -75,27 +76,26 @@ async fn switching_the_strategy_by_config_mid_sale_keeps_every_invariant(backend
         })
         .buffer_unordered(300)
         .collect::<Vec<_>>();
+    // Switching to `buckets` re-lays the product over `ordering.bucket_count` (8)
+    // buckets; back to `sync` (or `async`), over one.
     let switching = async {
-        for (strategy, dto) in [
-            ("async", StrategyDto::Async),
-            ("buckets", StrategyDto::Buckets),
-            ("sync", StrategyDto::Sync),
+        for (strategy, dto, buckets) in [
+            ("async", StrategyDto::Async, 1),
+            ("buckets", StrategyDto::Buckets, 8),
+            ("sync", StrategyDto::Sync, 1),
         ] {
             tokio::time::sleep(Duration::from_millis(600)).await;
             write(strategy);
             let started = std::time::Instant::now();
-            while t
-                .admin
-                .admin_event(event.id)
-                .await
-                .expect("event")
-                .event
-                .effective_strategy
-                != dto
-            {
+            loop {
+                let detail = t.admin.admin_event(event.id).await.expect("event");
+                let laid = detail.products.first().map(|p| p.bucket_count);
+                if detail.event.effective_strategy == dto && laid == Some(buckets) {
+                    break;
+                }
                 assert!(
-                    started.elapsed() < Duration::from_secs(3),
-                    "{strategy} not in force within 3 s of the file change"
+                    started.elapsed() < Duration::from_secs(5),
+                    "{strategy} with {buckets} buckets not in force within 5 s of the file change"
                 );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -131,5 +131,7 @@ async fn switching_the_strategy_by_config_mid_sale_keeps_every_invariant(backend
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(inventory.consistent, "{inventory:?}");
+    assert_eq!(snapshot.buckets.len(), 1, "back on one bucket under sync");
+    assert!(snapshot.ledger.iter().any(|l| l.2 == "rebalanced"));
     t.stop().await;
 }
