@@ -65,7 +65,7 @@ async fn switching_the_strategy_by_config_mid_sale_keeps_every_invariant(backend
     t.admin.event_online(event.id).await.expect("online");
 
     // 300 buyers over about three seconds, while the default strategy goes
-    // sync → async → buckets → sync through the file.
+    // sync → buckets → async → sync through the file.
     let buying = futures::stream::iter(0..300_u64)
         .map(|i| {
             let buyer = t.buyer(&format!("s-{i}"));
@@ -80,8 +80,8 @@ async fn switching_the_strategy_by_config_mid_sale_keeps_every_invariant(backend
     // buckets; back to `sync` (or `async`), over one.
     let switching = async {
         for (strategy, dto, buckets) in [
-            ("async", StrategyDto::Async, 1),
             ("buckets", StrategyDto::Buckets, 8),
+            ("async", StrategyDto::Async, 1),
             ("sync", StrategyDto::Sync, 1),
         ] {
             tokio::time::sleep(Duration::from_millis(600)).await;
