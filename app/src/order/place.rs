@@ -75,11 +75,32 @@ pub(crate) fn replay(order: &Order, request: &OrderRequest) -> Result<PlaceOrder
     }
 }
 
+/// Reserves the request's units and the buyer's quota in the stock ledger under
+/// `token`; the bucket they came from, or the refusal as an error.
+pub(crate) async fn reserve(
+    stock: &StockService,
+    ctx: &PlaceContext<'_>,
+    token: &str,
+) -> Result<u32, AppError> {
+    let limit = ctx.product.per_user_limit;
+    let reservation = stock
+        .reserve(ReserveRequest {
+            product_id: ctx.product.id,
+            user_id: ctx.user,
+            quantity: ctx.request.quantity,
+            limit: limit.get(),
+            token,
+        })
+        .await?;
+    count_bucket(ctx, &reservation);
+    reserved_bucket(reservation, limit)
+}
+
 /// Per-bucket metrics of one reservation: where units were taken
 /// (`flash_sale_bucket_reservations_total`), taken away from the buyer's home bucket
 /// after probing (`flash_sale_bucket_probes_total`, by the bucket that served), and the
 /// home bucket found short (`flash_sale_bucket_misses_total`, by home bucket).
-pub(crate) fn count_bucket(ctx: &PlaceContext<'_>, reservation: &Reservation) {
+fn count_bucket(ctx: &PlaceContext<'_>, reservation: &Reservation) {
     let home = flash_sale_domain::stock::home_bucket(ctx.user, ctx.product.bucket_count.get());
     match reservation {
         Reservation::Reserved { bucket_no, .. } => {
@@ -101,10 +122,7 @@ pub(crate) fn count_bucket(ctx: &PlaceContext<'_>, reservation: &Reservation) {
 }
 
 /// The bucket a reservation took its units from; the refusal as an error otherwise.
-pub(crate) fn reserved_bucket(
-    reservation: Reservation,
-    limit: PerUserLimit,
-) -> Result<u32, AppError> {
+fn reserved_bucket(reservation: Reservation, limit: PerUserLimit) -> Result<u32, AppError> {
     match reservation {
         Reservation::Reserved { bucket_no, .. } => Ok(bucket_no),
         Reservation::SoldOut { .. } => Err(AppError::domain(OrderError::SoldOut)),
@@ -151,18 +169,7 @@ impl OrderingStrategy for SyncOrdering {
     async fn place(&self, ctx: PlaceContext<'_>) -> Result<PlaceOrderOutcome, AppError> {
         let limit = ctx.product.per_user_limit;
         let id = OrderId::generate();
-        let reservation = self
-            .stock
-            .reserve(ReserveRequest {
-                product_id: ctx.product.id,
-                user_id: ctx.user,
-                quantity: ctx.request.quantity,
-                limit: limit.get(),
-                token: id.as_str(),
-            })
-            .await?;
-        count_bucket(&ctx, &reservation);
-        let bucket_no = reserved_bucket(reservation, limit)?;
+        let bucket_no = reserve(&self.stock, &ctx, id.as_str()).await?;
         let settle = |settlement| {
             self.stock.settle(
                 ctx.product.id,

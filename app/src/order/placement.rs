@@ -14,8 +14,7 @@ use async_trait::async_trait;
 use flash_sale_client::{PlacementDto, PlacementErrorDto, PlacementStatusDto};
 use flash_sale_domain::UserId;
 use flash_sale_domain::gateway::{
-    Clock, Fulfil, Fulfilled, GatewayError, PlacementGateway, PlacementQueue, ReserveRequest,
-    Settlement,
+    Clock, Fulfil, Fulfilled, GatewayError, PlacementGateway, PlacementQueue, Settlement,
 };
 use flash_sale_domain::order::{IdempotencyKey, OrderError, OrderRequest};
 use flash_sale_domain::placement::{NewPlacement, Placement, PlacementId, PlacementStatus};
@@ -118,20 +117,8 @@ impl AsyncOrdering {
 impl OrderingStrategy for AsyncOrdering {
     #[tracing::instrument(skip_all, fields(product.id = ctx.product.id.0, order.quantity = ctx.request.quantity))]
     async fn place(&self, ctx: PlaceContext<'_>) -> Result<PlaceOrderOutcome, AppError> {
-        let limit = ctx.product.per_user_limit;
         let id = PlacementId::generate();
-        let reservation = self
-            .stock
-            .reserve(ReserveRequest {
-                product_id: ctx.product.id,
-                user_id: ctx.user,
-                quantity: ctx.request.quantity,
-                limit: limit.get(),
-                token: id.as_str(),
-            })
-            .await?;
-        super::place::count_bucket(&ctx, &reservation);
-        let bucket_no = super::place::reserved_bucket(reservation, limit)?;
+        let bucket_no = super::place::reserve(&self.stock, &ctx, id.as_str()).await?;
         let placement = Placement::queue(NewPlacement {
             id: id.clone(),
             user_id: ctx.user.clone(),
