@@ -262,14 +262,6 @@ impl StockService {
         settlement: Settlement<'_>,
     ) {
         let released = matches!(settlement, Settlement::Released(_));
-        // While the product is being loaded, wait for the loader: the reservation is
-        // then either in what it loaded (and settles now) or was already gone from
-        // the database's queued placements when it read them (and settling is a
-        // no-op), never lost in between.
-        let _loading = match self.ledger.is_loaded(product_id).await {
-            Ok(false) => Some(self.loader.lock().await),
-            _ => None,
-        };
         if let Err(e) = self
             .ledger
             .settle(product_id, token, bucket_no, quantity, settlement)
@@ -280,6 +272,30 @@ impl StockService {
         if released {
             self.clear_sold_out(product_id).await;
         }
+    }
+
+    /// Ends a placement's reservation. A placement may outlive the ledger's memory
+    /// of it (a restart): while its product is being loaded, this waits for the
+    /// loader, so the reservation is either in what it loaded (and settles now) or was
+    /// already resolved when the loader read the queued placements (and settling is a
+    /// no-op) — never lost in between.
+    pub async fn settle_placement(
+        &self,
+        placement: &flash_sale_domain::placement::Placement,
+        settlement: Settlement<'_>,
+    ) {
+        let _loading = match self.ledger.is_loaded(placement.product_id).await {
+            Ok(false) => Some(self.loader.lock().await),
+            _ => None,
+        };
+        self.settle(
+            placement.product_id,
+            placement.id.as_str(),
+            placement.bucket_no,
+            placement.quantity,
+            settlement,
+        )
+        .await;
     }
 
     /// Announces a return, loading the product first and waiting while it is

@@ -102,13 +102,7 @@ impl AsyncOrdering {
 
     async fn release(&self, placement: &Placement) {
         self.stock
-            .settle(
-                placement.product_id,
-                placement.id.as_str(),
-                placement.bucket_no,
-                placement.quantity,
-                Settlement::Released(&placement.user_id),
-            )
+            .settle_placement(placement, Settlement::Released(&placement.user_id))
             .await;
     }
 }
@@ -319,13 +313,7 @@ impl PlacementConsumeCmdExe {
             match outcome {
                 Fulfilled::Placed => {
                     self.stock
-                        .settle(
-                            placement.product_id,
-                            placement.id.as_str(),
-                            placement.bucket_no,
-                            placement.quantity,
-                            Settlement::Committed,
-                        )
+                        .settle_placement(placement, Settlement::Committed)
                         .await;
                     report.placed += 1;
                 }
@@ -360,13 +348,7 @@ impl PlacementConsumeCmdExe {
         {
             Ok(true) => {
                 self.stock
-                    .settle(
-                        placement.product_id,
-                        placement.id.as_str(),
-                        placement.bucket_no,
-                        placement.quantity,
-                        Settlement::Released(&placement.user_id),
-                    )
+                    .settle_placement(placement, Settlement::Released(&placement.user_id))
                     .await;
                 metrics::counter!("flash_sale_placements_total", "outcome" => "failed")
                     .increment(1);
