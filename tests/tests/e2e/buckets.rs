@@ -20,6 +20,7 @@ crate::on_every_stack!(
     sixty_four_buckets_sell_every_unit_once,
     skewed_home_buckets_drain_every_bucket_without_a_false_sold_out,
     a_cancel_returns_units_to_the_bucket_they_came_from,
+    bucketed_orders_are_paid_or_expire_back_into_their_bucket,
 );
 
 /// Per bucket: Σ ledger deltas equals the bucket's `available`, and no bucket row
@@ -390,6 +391,79 @@ async fn a_cancel_returns_units_to_the_bucket_they_came_from(backend: Backend) {
             .iter()
             .all(|b| b.cache_available == b.db_available),
         "the ledger and the database agree bucket by bucket: {inventory:?}"
+    );
+    t.stop().await;
+}
+
+async fn bucketed_orders_are_paid_or_expire_back_into_their_bucket(backend: Backend) {
+    let t = TestApp::spawn_with(backend, |s| {
+        s.orders.payment_timeout = flash_sale::config::HumanDuration(Duration::from_secs(2));
+    })
+    .await;
+    let p = bucketed(&t, 14, 2, 7).await;
+    let payer = users_at_home_in(2, 7, 1, "payer").remove(0);
+    let idler = users_at_home_in(5, 7, 1, "idler").remove(0);
+    let paid = place_keyed(&t.buyer(&payer), p, "p1").await.expect("order");
+    let unpaid = place_keyed(&t.buyer(&idler), p, "i1").await.expect("order");
+    assert_eq!((paid.bucket_no, unpaid.bucket_no), (2, 5));
+    let paid = t
+        .buyer(&payer)
+        .pay(
+            &paid.id,
+            &flash_sale_client::OrderPayCmd {
+                transaction_id: "tx-bucket-1".into(),
+                amount: paid.total_price,
+            },
+        )
+        .await
+        .expect("paid");
+    assert_eq!(paid.status, flash_sale_client::OrderStatusDto::Paid);
+    let deadline = unpaid.expires_at + chrono::Duration::seconds(3);
+    loop {
+        let order = t.buyer(&idler).order(&unpaid.id).await.expect("own order");
+        if order.status == flash_sale_client::OrderStatusDto::Expired {
+            break;
+        }
+        assert!(
+            chrono::Utc::now() < deadline,
+            "not expired within 3 s of expires_at"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let late = t
+        .buyer(&idler)
+        .pay(
+            &unpaid.id,
+            &flash_sale_client::OrderPayCmd {
+                transaction_id: "tx-bucket-2".into(),
+                amount: unpaid.total_price,
+            },
+        )
+        .await
+        .expect_err("too late");
+    assert_eq!(late.code(), Some(ErrorCode::InvalidState));
+    let snapshot = t.snapshot(p).await;
+    let available: HashMap<i64, i64> = snapshot.buckets.iter().map(|b| (b.0, b.2)).collect();
+    assert_eq!(
+        (available[&2], available[&5]),
+        (1, 2),
+        "the paid unit stays sold; the expired one went back to bucket 5"
+    );
+    assert!(
+        snapshot
+            .ledger
+            .iter()
+            .any(|l| l.0 == 5 && l.2 == "order_expired")
+    );
+    snapshot.assert_invariants(2);
+    assert_buckets_balance(&snapshot, 7);
+    let inventory = t.admin.inventory(p).await.expect("inventory");
+    assert!(
+        inventory
+            .buckets
+            .iter()
+            .all(|b| b.cache_available == b.db_available),
+        "{inventory:?}"
     );
     t.stop().await;
 }
