@@ -16,7 +16,8 @@ use flash_sale::Settings;
 use flash_sale_adapter::auth::JwtAuth;
 use flash_sale_app::Role;
 use flash_sale_client::{
-    EventCreateCmd, EventDto, FlashSaleClient, ProductCreateCmd, ProductDto, StrategyDto,
+    ClientError, ErrorCode, EventCreateCmd, EventDto, FlashSaleClient, OrderPlaceCmd,
+    PlaceOrderAnswer, ProductCreateCmd, ProductDto, StrategyDto,
 };
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use secrecy::SecretString;
@@ -793,4 +794,31 @@ pub async fn online_product(
         .expect("product");
     let event = admin.event_online(event.id).await.expect("online");
     (event, product)
+}
+
+/// Sends an order of `quantity` units (with `key`, if any) again while the answer is a
+/// 503 or a transport error; the answer (201 or 202), or the rejection's code.
+///
+/// # Panics
+/// When the service stays unavailable for 100 tries, or a rejection has no envelope.
+pub async fn place_until_answered(
+    buyer: &FlashSaleClient,
+    product_id: i64,
+    quantity: u32,
+    key: Option<&str>,
+) -> Result<PlaceOrderAnswer, ErrorCode> {
+    let cmd = OrderPlaceCmd {
+        product_id,
+        quantity,
+    };
+    for _ in 0..100 {
+        match buyer.place_order(&cmd, key).await {
+            Ok(answer) => return Ok(answer),
+            Err(ClientError::Transport(_)) => {}
+            Err(e) if e.code() == Some(ErrorCode::Unavailable) => {}
+            Err(e) => return Err(e.code().unwrap_or_else(|| panic!("no envelope: {e}"))),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("still unavailable after 100 tries");
 }

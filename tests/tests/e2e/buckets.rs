@@ -259,21 +259,12 @@ async fn place_keyed(
     product_id: i64,
     key: &str,
 ) -> Result<OrderDto, ErrorCode> {
-    let cmd = flash_sale_client::OrderPlaceCmd {
-        product_id,
-        quantity: 1,
-    };
-    for _ in 0..100 {
-        match buyer.place_order(&cmd, Some(key)).await {
-            Ok(flash_sale_client::PlaceOrderAnswer::Created(order)) => return Ok(order),
-            Ok(other) => panic!("a buckets event answered {other:?}"),
-            Err(flash_sale_client::ClientError::Transport(_)) => {}
-            Err(e) if e.code() == Some(ErrorCode::Unavailable) => {}
-            Err(e) => return Err(e.code().unwrap_or_else(|| panic!("no envelope: {e}"))),
+    match flash_sale_tests::place_until_answered(buyer, product_id, 1, Some(key)).await? {
+        flash_sale_client::PlaceOrderAnswer::Created(order) => Ok(order),
+        other @ flash_sale_client::PlaceOrderAnswer::Accepted(_) => {
+            panic!("a buckets event answered {other:?}")
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("still unavailable after 100 tries");
 }
 
 async fn one_bucket_sells_every_unit_once(backend: Backend) {

@@ -58,19 +58,9 @@ async fn place_with_retries(
     quantity: u32,
     key: &str,
 ) -> Result<OrderDto, ErrorCode> {
-    for _ in 0..50 {
-        match buyer
-            .place_order(&cmd(product_id, quantity), Some(key))
-            .await
-        {
-            Ok(answer) => return Ok(created(answer)),
-            Err(ClientError::Transport(_)) => {}
-            Err(e) if e.code() == Some(ErrorCode::Unavailable) => {}
-            Err(e) => return Err(e.code().unwrap_or_else(|| panic!("no envelope: {e}"))),
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("still unavailable after 50 tries");
+    flash_sale_tests::place_until_answered(buyer, product_id, quantity, Some(key))
+        .await
+        .map(created)
 }
 
 #[track_caller]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flash_sale_client::{
-    ClientError, ErrorCode, FlashSaleClient, OrderDto, OrderPayCmd, OrderPlaceCmd, OrderStatusDto,
+    ErrorCode, FlashSaleClient, OrderDto, OrderPayCmd, OrderPlaceCmd, OrderStatusDto,
     PlaceOrderAnswer, PlacementDto, PlacementStatusDto, StrategyDto,
 };
 use flash_sale_domain::UserId;
@@ -113,28 +113,14 @@ async fn place(
     quantity: u32,
     key: &str,
 ) -> (Option<String>, Result<OrderDto, ErrorCode>) {
-    for _ in 0..100 {
-        match buyer
-            .place_order(&cmd(product_id, quantity), Some(key))
-            .await
-        {
-            Ok(PlaceOrderAnswer::Accepted(p)) => {
-                let result = outcome(buyer, &p).await;
-                return (Some(p.id), result);
-            }
-            Ok(PlaceOrderAnswer::Created(o)) => panic!("an async event answered 201: {o:?}"),
-            Err(ClientError::Transport(_)) => {}
-            Err(e) if e.code() == Some(ErrorCode::Unavailable) => {}
-            Err(e) => {
-                return (
-                    None,
-                    Err(e.code().unwrap_or_else(|| panic!("no envelope: {e}"))),
-                );
-            }
+    match flash_sale_tests::place_until_answered(buyer, product_id, quantity, Some(key)).await {
+        Ok(PlaceOrderAnswer::Accepted(p)) => {
+            let result = outcome(buyer, &p).await;
+            (Some(p.id), result)
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        Ok(PlaceOrderAnswer::Created(o)) => panic!("an async event answered 201: {o:?}"),
+        Err(code) => (None, Err(code)),
     }
-    panic!("still unavailable after 100 tries");
 }
 
 async fn async_buyers_never_oversell_pass_their_limit_or_double_order(backend: Backend) {

@@ -6,9 +6,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use flash_sale_client::{
-    ClientError, ErrorCode, FlashSaleClient, OrderDto, OrderPlaceCmd, PlaceOrderAnswer, StrategyDto,
-};
+use flash_sale_client::{ErrorCode, FlashSaleClient, OrderDto, PlaceOrderAnswer, StrategyDto};
 use flash_sale_tests::{Backend, TestApp, product, running_event};
 use futures::StreamExt;
 
@@ -20,23 +18,10 @@ pub(crate) async fn place_any(
     buyer: &FlashSaleClient,
     product_id: i64,
 ) -> Result<OrderDto, ErrorCode> {
-    let cmd = OrderPlaceCmd {
-        product_id,
-        quantity: 1,
-    };
-    for _ in 0..100 {
-        match buyer.place_order(&cmd, Some("switch")).await {
-            Ok(PlaceOrderAnswer::Created(order)) => return Ok(order),
-            Ok(PlaceOrderAnswer::Accepted(p)) => {
-                return super::placements::outcome(buyer, &p).await;
-            }
-            Err(ClientError::Transport(_)) => {}
-            Err(e) if e.code() == Some(ErrorCode::Unavailable) => {}
-            Err(e) => return Err(e.code().unwrap_or_else(|| panic!("no envelope: {e}"))),
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    match flash_sale_tests::place_until_answered(buyer, product_id, 1, Some("switch")).await? {
+        PlaceOrderAnswer::Created(order) => Ok(order),
+        PlaceOrderAnswer::Accepted(p) => super::placements::outcome(buyer, &p).await,
     }
-    panic!("still unavailable after 100 tries");
 }
 
 async fn switching_the_strategy_by_config_mid_sale_keeps_every_invariant(backend: Backend) {
