@@ -490,11 +490,23 @@ impl StockService {
     /// Rewrites the ledger's view of the product from the database while it is
     /// suspended and idle. Returns the drift found before (ledger + in flight − DB).
     pub async fn reload(&self, product_id: ProductId) -> Result<i64, AppError> {
-        self.ensure_loaded(product_id).await?;
-        let lease = self.load_lock(product_id).await?;
-        let result = self.reload_locked(product_id).await;
-        self.unlock(&lease).await;
-        result
+        let (before, db_available) = self
+            .relay(product_id, "try the reconcile again", || async {
+                let view = self.ledger.view(product_id).await?;
+                Ok(view.map_or(0, |v| {
+                    v.available.iter().sum::<i64>() + v.in_flight.iter().sum::<i64>()
+                }))
+            })
+            .await?;
+        let drift = before - db_available;
+        if drift != 0 {
+            tracing::warn!(
+                product.id = product_id.0,
+                drift,
+                "stock ledger drift repaired from the database"
+            );
+        }
+        Ok(drift)
     }
 
     /// Re-lays the product's unsold units over `count` buckets live: suspends it (new
@@ -506,22 +518,45 @@ impl StockService {
         count: u32,
         now: DateTime<Utc>,
     ) -> Result<flash_sale_domain::product::Product, AppError> {
+        let (product, _) = self
+            .relay(product_id, "try again", || async {
+                Ok(self.products.rebucket(product_id, count, now).await?)
+            })
+            .await?;
+        Ok(product)
+    }
+
+    /// The re-lay protocol of reconcile and re-arrangement: under the product's load
+    /// lock, suspend it and wait until nothing is in flight (else 503, `retry` telling
+    /// what to do), run `work`, rewrite the ledger from the database, resume and clear
+    /// the sold-out flag. Returns `work`'s value and the units the database had
+    /// available when the ledger was loaded.
+    async fn relay<T, F, Fut>(
+        &self,
+        product_id: ProductId,
+        retry: &str,
+        work: F,
+    ) -> Result<(T, i64), AppError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, AppError>>,
+    {
         self.ensure_loaded(product_id).await?;
         let lease = self.load_lock(product_id).await?;
         let result = async {
             if !self.ledger.suspend(product_id, RELOAD_WAIT).await? {
                 self.ledger.resume(product_id).await?;
-                return Err(AppError::Unavailable(
-                    "operations in progress did not finish; try again".into(),
-                ));
+                return Err(AppError::Unavailable(format!(
+                    "operations in progress did not finish; {retry}"
+                )));
             }
             let result = async {
-                let product = self.products.rebucket(product_id, count, now).await?;
+                let value = work().await?;
                 let (buckets, quotas, in_flight) = self.database_state(product_id).await?;
                 self.ledger
                     .load(product_id, &buckets, &quotas, &in_flight)
                     .await?;
-                Ok::<_, AppError>(product)
+                Ok((value, buckets.iter().map(|b| b.available).sum()))
             }
             .await;
             self.ledger.resume(product_id).await?;
@@ -530,42 +565,6 @@ impl StockService {
         }
         .await;
         self.unlock(&lease).await;
-        result
-    }
-
-    async fn reload_locked(&self, product_id: ProductId) -> Result<i64, AppError> {
-        if !self.ledger.suspend(product_id, RELOAD_WAIT).await? {
-            self.ledger.resume(product_id).await?;
-            return Err(AppError::Unavailable(
-                "operations in progress did not finish; try the reconcile again".into(),
-            ));
-        }
-        let result = async {
-            let before = self.ledger.view(product_id).await?.unwrap_or(LedgerView {
-                available: Vec::new(),
-                in_flight: Vec::new(),
-            });
-            let (buckets, quotas, in_flight) = self.database_state(product_id).await?;
-            let db_available: i64 = buckets.iter().map(|b| b.available).sum();
-            let drift = before.available.iter().sum::<i64>() + before.in_flight.iter().sum::<i64>()
-                - db_available;
-            self.ledger
-                .load(product_id, &buckets, &quotas, &in_flight)
-                .await?;
-            Ok::<_, AppError>(drift)
-        }
-        .await;
-        self.ledger.resume(product_id).await?;
-        self.clear_sold_out(product_id).await;
-        if let Ok(drift) = result
-            && drift != 0
-        {
-            tracing::warn!(
-                product.id = product_id.0,
-                drift,
-                "stock ledger drift repaired from the database"
-            );
-        }
         result
     }
 }

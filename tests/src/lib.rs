@@ -16,7 +16,7 @@ use flash_sale::Settings;
 use flash_sale_adapter::auth::JwtAuth;
 use flash_sale_app::Role;
 use flash_sale_client::{
-    ClientError, ErrorCode, EventCreateCmd, EventDto, FlashSaleClient, OrderPlaceCmd,
+    ClientError, ErrorCode, EventCreateCmd, EventDto, FlashSaleClient, OrderDto, OrderPlaceCmd,
     PlaceOrderAnswer, ProductCreateCmd, ProductDto, StrategyDto,
 };
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
@@ -719,6 +719,30 @@ impl TestApp {
             ledger,
             quotas,
         }
+    }
+
+    /// Cancels each of `orders` twice at once (as its buyer, 100 at a time): every
+    /// answer is the cancelled order or `INVALID_STATE`.
+    ///
+    /// # Panics
+    /// On any other answer.
+    pub async fn cancel_each_twice(&self, orders: &[&OrderDto]) {
+        use futures::StreamExt;
+        futures::stream::iter(orders.iter().flat_map(|o| [o, o]))
+            .map(|o| {
+                let buyer = self.buyer(&o.user_id);
+                async move { buyer.cancel(&o.id).await.map(|_| ()).map_err(|e| e.code()) }
+            })
+            .buffer_unordered(100)
+            .collect::<Vec<_>>()
+            .await
+            .iter()
+            .for_each(|r| {
+                assert!(
+                    matches!(r, Ok(()) | Err(Some(ErrorCode::InvalidState))),
+                    "{r:?}"
+                );
+            });
     }
 
     /// A client for buyer `user`.

@@ -213,21 +213,7 @@ async fn sells_every_unit_once(backend: Backend, buckets: u32) {
     assert_buckets_balance(&snapshot, buckets as usize);
 
     let cancelled: Vec<&OrderDto> = orders.iter().step_by(3).collect();
-    futures::stream::iter(cancelled.iter().flat_map(|o| [o, o]))
-        .map(|o| {
-            let buyer = t.buyer(&o.user_id);
-            async move { buyer.cancel(&o.id).await.map(|_| ()).map_err(|e| e.code()) }
-        })
-        .buffer_unordered(100)
-        .collect::<Vec<_>>()
-        .await
-        .iter()
-        .for_each(|r| {
-            assert!(
-                matches!(r, Ok(()) | Err(Some(ErrorCode::InvalidState))),
-                "{r:?}"
-            );
-        });
+    t.cancel_each_twice(&cancelled).await;
     let resold = futures::stream::iter(0..cancelled.len() + 20)
         .map(|i| {
             let buyer = t.buyer(&format!("late{buckets}-{i}"));

@@ -190,21 +190,7 @@ async fn async_buyers_never_oversell_pass_their_limit_or_double_order(backend: B
 
     // A third cancelled concurrently (twice each), then sold again through the queue.
     let cancelled: Vec<&OrderDto> = orders.iter().step_by(3).collect();
-    futures::stream::iter(cancelled.iter().flat_map(|o| [o, o]))
-        .map(|o| {
-            let buyer = t.buyer(&o.user_id);
-            async move { buyer.cancel(&o.id).await.map(|_| ()).map_err(|e| e.code()) }
-        })
-        .buffer_unordered(100)
-        .collect::<Vec<_>>()
-        .await
-        .iter()
-        .for_each(|r| {
-            assert!(
-                matches!(r, Ok(()) | Err(Some(ErrorCode::InvalidState))),
-                "{r:?}"
-            );
-        });
+    t.cancel_each_twice(&cancelled).await;
     let resold = futures::stream::iter(0..cancelled.len() + 20)
         .map(|i| {
             let buyer = t.buyer(&format!("late-{i}"));
