@@ -8,20 +8,42 @@ use flash_sale_app::Executors;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// How often the expiry job looks for unpaid orders past their time (orders are
-/// marked within two seconds of `expires_at`). One instance runs each round.
-pub const EXPIRY_INTERVAL: Duration = Duration::from_millis(250);
-
-/// Runs the expiry job every [`EXPIRY_INTERVAL`] until `stop` turns true.
-pub fn spawn_expiry(exec: Arc<Executors>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+/// Runs `round` at once and then every `interval` (a late round delays the next one)
+/// until `stop` turns true.
+fn every<F, Fut>(
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+    mut round: F,
+) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
+        let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = stop.wait_for(|stop| *stop) => return,
             }
+            round().await;
+        }
+    })
+}
+
+/// How long one instance holds a job's lock for a round.
+const JOB_LEASE: Duration = Duration::from_secs(30);
+
+/// How often the expiry job looks for unpaid orders past their time (orders are
+/// marked within two seconds of `expires_at`). One instance runs each round.
+pub const EXPIRY_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Runs the expiry job every [`EXPIRY_INTERVAL`] until `stop` turns true.
+pub fn spawn_expiry(exec: Arc<Executors>, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    every(EXPIRY_INTERVAL, stop, move || {
+        let exec = exec.clone();
+        async move {
             match exec
                 .as_leader("expiry", JOB_LEASE, exec.order_expire.execute())
                 .await
@@ -34,24 +56,17 @@ pub fn spawn_expiry(exec: Arc<Executors>, mut stop: watch::Receiver<bool>) -> Jo
     })
 }
 
-/// How often the stock job loads the stock of online events not loaded yet and
-/// repairs lasting drift between the stock ledger and the database.
+/// How often the stock job loads the stock of online events not loaded yet, repairs
+/// lasting drift between the stock ledger and the database and re-lays the layouts a
+/// strategy switch could not re-lay at once.
 pub const WARM_UP_INTERVAL: Duration = Duration::from_secs(10);
-
-/// How long one instance holds a job's lock for a round.
-const JOB_LEASE: Duration = Duration::from_secs(30);
 
 /// Warms the stock ledger now (start-up) and every [`WARM_UP_INTERVAL`], and runs the
 /// leader-locked reconcile after each warm-up, until `stop`.
-pub fn spawn_warm_up(exec: Arc<Executors>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(WARM_UP_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.wait_for(|stop| *stop) => return,
-            }
+pub fn spawn_warm_up(exec: Arc<Executors>, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    every(WARM_UP_INTERVAL, stop, move || {
+        let exec = exec.clone();
+        async move {
             match exec.stock_warm_up.execute().await {
                 Ok(n) => tracing::debug!(products = n, "stock warm"),
                 Err(e) => tracing::warn!(error = %e, "stock warm-up failed; retrying next tick"),
@@ -61,8 +76,29 @@ pub fn spawn_warm_up(exec: Arc<Executors>, mut stop: watch::Receiver<bool>) -> J
                 .await
             {
                 Ok(Some(0) | None) => {}
-                Ok(Some(n)) => tracing::warn!(products = n, "stock drift repaired"),
+                Ok(Some(n)) => tracing::warn!(products = n, "stock re-laid or drift repaired"),
                 Err(e) => tracing::warn!(error = %e, "reconcile run failed; retrying next tick"),
+            }
+        }
+    })
+}
+
+/// How often the recovery job looks for holds and returns whose request is gone.
+pub const RECOVERY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Runs the leader-locked recovery of stuck holds and returns every
+/// [`RECOVERY_INTERVAL`] until `stop`.
+pub fn spawn_recovery(exec: Arc<Executors>, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    every(RECOVERY_INTERVAL, stop, move || {
+        let exec = exec.clone();
+        async move {
+            match exec
+                .as_leader("stock-recovery", JOB_LEASE, exec.stock_recovery.execute())
+                .await
+            {
+                Ok(Some(0) | None) => {}
+                Ok(Some(n)) => tracing::warn!(holds = n, "ended holds whose request was gone"),
+                Err(e) => tracing::warn!(error = %e, "recovery run failed; retrying next tick"),
             }
         }
     })
@@ -128,24 +164,19 @@ pub const SWEEP_RETRY_AFTER: Duration = Duration::from_secs(10);
 pub fn spawn_sweeper(
     exec: Arc<Executors>,
     batch_size: usize,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SWEEP_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut retry_after = Duration::ZERO;
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.wait_for(|stop| *stop) => return,
-            }
-            let sweep = exec.placement_sweep.execute(batch_size, retry_after);
+    let mut retry_after = Duration::ZERO;
+    every(SWEEP_INTERVAL, stop, move || {
+        let exec = exec.clone();
+        let this_round = std::mem::replace(&mut retry_after, SWEEP_RETRY_AFTER);
+        async move {
+            let sweep = exec.placement_sweep.execute(batch_size, this_round);
             match exec.as_leader("placement-sweep", JOB_LEASE, sweep).await {
                 Ok(Some(0) | None) => {}
                 Ok(Some(n)) => tracing::info!(placements = n, "swept queued placements"),
                 Err(e) => tracing::warn!(error = %e, "placement sweep failed; retrying next tick"),
             }
-            retry_after = SWEEP_RETRY_AFTER;
         }
     })
 }
@@ -153,15 +184,10 @@ pub fn spawn_sweeper(
 /// Every minute, forgets rate-limit keys not seen recently, until `stop` turns true.
 pub fn spawn_housekeeping(
     limits: Arc<crate::rate_limit::RateLimits>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_mins(1));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => limits.retain_recent(),
-                _ = stop.wait_for(|stop| *stop) => return,
-            }
-        }
+    every(Duration::from_mins(1), stop, move || {
+        limits.retain_recent();
+        std::future::ready(())
     })
 }

@@ -137,7 +137,16 @@ pub fn order_dto(order: &flash_sale_domain::order::Order) -> wire::OrderDto {
         user_id: order.user_id.to_string(),
         event_id: order.event_id.0,
         product_id: order.product_id.0,
-        bucket_no: order.bucket_no,
+        bucket_no: order.bucket_no(),
+        buckets: order
+            .allocation
+            .parts()
+            .iter()
+            .map(|p| wire::OrderBucketDto {
+                bucket_no: p.bucket_no,
+                quantity: p.units,
+            })
+            .collect(),
         quantity: order.quantity,
         unit_price: order.unit_price,
         total_price: order.total_price,

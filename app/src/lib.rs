@@ -11,6 +11,7 @@ pub mod assembler;
 pub mod catalogue;
 pub mod error;
 pub mod event;
+mod locks;
 pub mod order;
 pub mod policy;
 pub mod ports;

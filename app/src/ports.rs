@@ -27,7 +27,9 @@ use crate::product::{
     InventoryQryExe, LedgerQryExe, ProductBucketsCmdExe, ProductCreateCmdExe, ProductStatusCmdExe,
     ProductStockCmdExe, ProductUpdateCmdExe, ReconcileCmdExe,
 };
-use crate::stock::{StockReconcileJobExe, StockService, StockWarmUpJobExe};
+use crate::stock::{
+    StockPorts, StockReconcileJobExe, StockRecoveryJobExe, StockService, StockWarmUpJobExe,
+};
 
 /// The gateways the application runs on; `start` picks the implementations.
 #[derive(Clone)]
@@ -124,6 +126,8 @@ pub struct Executors {
     pub policy: Arc<OrderingPolicy>,
     /// The periodic stock reconcile.
     pub stock_reconcile: StockReconcileJobExe,
+    /// The recovery of holds whose request is gone.
+    pub stock_recovery: StockRecoveryJobExe,
     /// `GET /placements/{id}`.
     pub placement_get: PlacementGetQryExe,
     /// The async consumer.
@@ -181,14 +185,15 @@ impl Executors {
             },
             &settings.catalogue,
         ));
-        let stock = Arc::new(StockService::new(
-            ports.stock.clone(),
-            ports.products.clone(),
-            ports.orders.clone(),
-            ports.placements.clone(),
-            ports.locks.clone(),
-            ports.bus.clone(),
-        ));
+        let stock = Arc::new(StockService::new(StockPorts {
+            ledger: ports.stock.clone(),
+            products: ports.products.clone(),
+            orders: ports.orders.clone(),
+            placements: ports.placements.clone(),
+            locks: ports.locks.clone(),
+            bus: ports.bus.clone(),
+            clock: ports.clock.clone(),
+        }));
         let sync: Arc<dyn OrderingStrategy> = Arc::new(SyncOrdering::new(
             ports.orders.clone(),
             stock.clone(),
@@ -237,12 +242,7 @@ impl Executors {
                 catalogue.clone(),
                 stock.clone(),
             ),
-            product_buckets: ProductBucketsCmdExe::new(
-                ports,
-                admin,
-                catalogue.clone(),
-                stock.clone(),
-            ),
+            product_buckets: ProductBucketsCmdExe::new(admin, catalogue.clone(), stock.clone()),
             ledger: LedgerQryExe::new(ports),
             inventory: InventoryQryExe::new(stock.clone()),
             reconcile: ReconcileCmdExe::new(stock.clone()),
@@ -253,6 +253,7 @@ impl Executors {
                 catalogue.clone(),
                 stock.clone(),
                 strategies,
+                ports.locks.clone(),
             ),
             order_pay: OrderPayCmdExe::new(orders.clone(), stock.clone(), clock.clone()),
             order_cancel: OrderCancelCmdExe::new(orders.clone(), stock.clone(), clock.clone()),
@@ -265,6 +266,11 @@ impl Executors {
                 stock.clone(),
             ),
             stock_reconcile: StockReconcileJobExe::new(
+                ports.events.clone(),
+                ports.products.clone(),
+                stock.clone(),
+            ),
+            stock_recovery: StockRecoveryJobExe::new(
                 ports.events.clone(),
                 ports.products.clone(),
                 stock.clone(),
@@ -282,7 +288,6 @@ impl Executors {
                 stock.clone(),
                 catalogue.clone(),
                 policy.clone(),
-                ports.clock.clone(),
             ),
             locks: ports.locks.clone(),
             catalogue,

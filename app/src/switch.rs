@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use flash_sale_domain::Strategy;
 use flash_sale_domain::event::EventStatus;
-use flash_sale_domain::gateway::{Clock, EventGateway, ProductGateway};
+use flash_sale_domain::gateway::{EventGateway, ProductGateway};
 use flash_sale_domain::page::PageRequest;
 use flash_sale_domain::product::Product;
 
@@ -24,7 +24,6 @@ pub struct StrategySwitchCmdExe {
     stock: Arc<StockService>,
     catalogue: Arc<CatalogueService>,
     policy: Arc<OrderingPolicy>,
-    clock: Arc<dyn Clock>,
 }
 
 /// The bucket count a product needs under `strategy`, when it differs from its own.
@@ -44,7 +43,6 @@ impl StrategySwitchCmdExe {
         stock: Arc<StockService>,
         catalogue: Arc<CatalogueService>,
         policy: Arc<OrderingPolicy>,
-        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             events,
@@ -52,7 +50,6 @@ impl StrategySwitchCmdExe {
             stock,
             catalogue,
             policy,
-            clock,
         }
     }
 
@@ -83,24 +80,25 @@ impl StrategySwitchCmdExe {
                 tracing::info!(event.id = event.id.0, %from, %to, "event strategy switched");
                 for product in self.products.list_for_event(event.id).await? {
                     let Some(count) = layout_for(&product, to, config.bucket_count) else {
+                        self.stock.forget_layout(product.id);
                         continue;
                     };
-                    match self
-                        .stock
-                        .rebucket(product.id, count, self.clock.now())
-                        .await
-                    {
+                    match self.stock.rebucket(product.id, count).await {
                         Ok(product) => {
+                            self.stock.forget_layout(product.id);
                             self.catalogue
                                 .invalidate_product(product.id, product.event_id)
                                 .await;
                             relaid += 1;
                         }
-                        Err(e) => tracing::warn!(
-                            product.id = product.id.0,
-                            error = %e,
-                            "could not re-lay the stock for the new strategy; it keeps its buckets"
-                        ),
+                        Err(e) => {
+                            tracing::warn!(
+                                product.id = product.id.0,
+                                error = %e,
+                                "could not re-lay the stock for the new strategy now; the reconcile job will"
+                            );
+                            self.stock.want_layout(product.id, count);
+                        }
                     }
                 }
             }

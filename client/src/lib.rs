@@ -24,8 +24,8 @@ pub use event::{
 };
 pub use http::{ClientError, FlashSaleClient, PlaceOrderAnswer, RawResponse};
 pub use order::{
-    AdminOrderListQry, OrderDto, OrderPayCmd, OrderPlaceCmd, OrderStatusDto, PlacementDto,
-    PlacementErrorDto, PlacementStatusDto,
+    AdminOrderListQry, OrderBucketDto, OrderDto, OrderPayCmd, OrderPlaceCmd, OrderStatusDto,
+    PlacementDto, PlacementErrorDto, PlacementStatusDto,
 };
 pub use page::{PageDto, PageQry};
 pub use product::{

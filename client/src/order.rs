@@ -72,8 +72,12 @@ pub struct OrderDto {
     pub event_id: i64,
     /// The product.
     pub product_id: i64,
-    /// The stock bucket the units came from.
+    /// The stock bucket the units came from (the first, when several gave units).
     pub bucket_no: u32,
+    /// Every bucket the units came from and how many each gave; one entry unless no
+    /// single bucket held the quantity.
+    #[serde(default)]
+    pub buckets: Vec<OrderBucketDto>,
     /// Units.
     pub quantity: u32,
     /// `flash_price` when the order was placed.
@@ -94,6 +98,16 @@ pub struct OrderDto {
     /// The payment's transaction id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction_id: Option<String>,
+}
+
+/// Units an order took from one stock bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrderBucketDto {
+    /// The bucket.
+    pub bucket_no: u32,
+    /// Units from it.
+    #[schema(minimum = 1)]
+    pub quantity: u32,
 }
 
 /// Status of an async placement.

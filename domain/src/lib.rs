@@ -6,6 +6,7 @@
 //! here does IO.
 #![forbid(unsafe_code)]
 
+pub mod allocation;
 pub mod error;
 pub mod event;
 pub mod gateway;

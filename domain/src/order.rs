@@ -4,6 +4,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
+use crate::allocation::Allocation;
 use crate::error::{ErrorKind, ValidationErrors};
 use crate::event::EventId;
 use crate::product::ProductId;
@@ -221,8 +222,8 @@ pub struct Order {
     pub event_id: EventId,
     /// The product.
     pub product_id: ProductId,
-    /// The bucket the units came from (and return to).
-    pub bucket_no: u32,
+    /// The buckets the units came from (and return to).
+    pub allocation: Allocation,
     /// Units.
     pub quantity: u32,
     /// `flash_price` when placed.
@@ -262,8 +263,8 @@ pub struct NewOrder {
     pub event_id: EventId,
     /// What was asked for.
     pub request: OrderRequest,
-    /// The reserved bucket.
-    pub bucket_no: u32,
+    /// The reserved buckets (their units add up to the request's quantity).
+    pub allocation: Allocation,
     /// The product's `flash_price` now.
     pub unit_price: i64,
     /// The strategy placing it.
@@ -281,6 +282,11 @@ pub struct NewOrder {
 impl Order {
     /// A new `pending_payment` order, its total computed here.
     pub fn place(new: NewOrder) -> Result<Self, OrderError> {
+        if new.allocation.quantity() != new.request.quantity {
+            return Err(
+                ValidationErrors::single("quantity", "does not match the reserved units").into(),
+            );
+        }
         let total_price = new
             .unit_price
             .checked_mul(i64::from(new.request.quantity))
@@ -290,7 +296,7 @@ impl Order {
             user_id: new.user_id,
             event_id: new.event_id,
             product_id: new.request.product_id,
-            bucket_no: new.bucket_no,
+            allocation: new.allocation,
             quantity: new.request.quantity,
             unit_price: new.unit_price,
             total_price,
@@ -305,6 +311,11 @@ impl Order {
             transaction_id: None,
             updated_at: new.now,
         })
+    }
+
+    /// The main bucket (the first the units came from).
+    pub fn bucket_no(&self) -> u32 {
+        self.allocation.bucket_no()
     }
 
     /// Pays the order. The amount must equal the total; the same transaction id again
@@ -386,7 +397,7 @@ mod tests {
                 product_id: ProductId(2),
                 quantity: 3,
             },
-            bucket_no: 0,
+            allocation: Allocation::single(0, 3),
             unit_price: 499,
             strategy: Strategy::Sync,
             idempotency_key: None,

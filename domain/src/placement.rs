@@ -5,6 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use crate::Strategy;
+use crate::allocation::Allocation;
 use crate::error::ValidationErrors;
 use crate::event::EventId;
 use crate::order::{IdempotencyKey, NewOrder, Order, OrderError, OrderId, OrderRequest};
@@ -76,8 +77,8 @@ pub struct Placement {
     pub event_id: EventId,
     /// The product.
     pub product_id: ProductId,
-    /// The reserved bucket.
-    pub bucket_no: u32,
+    /// The reserved buckets.
+    pub allocation: Allocation,
     /// Units.
     pub quantity: u32,
     /// `flash_price` when reserved.
@@ -105,8 +106,8 @@ pub struct NewPlacement {
     pub event_id: EventId,
     /// What was asked for.
     pub request: OrderRequest,
-    /// The reserved bucket.
-    pub bucket_no: u32,
+    /// The reserved buckets.
+    pub allocation: Allocation,
     /// The product's `flash_price` now.
     pub unit_price: i64,
     /// The buyer's idempotency key.
@@ -127,7 +128,7 @@ impl Placement {
             user_id: new.user_id,
             event_id: new.event_id,
             product_id: new.request.product_id,
-            bucket_no: new.bucket_no,
+            allocation: new.allocation,
             quantity: new.request.quantity,
             unit_price: new.unit_price,
             idempotency_key: new.idempotency_key,
@@ -151,7 +152,7 @@ impl Placement {
             user_id: self.user_id.clone(),
             event_id: self.event_id,
             request: self.request(),
-            bucket_no: self.bucket_no,
+            allocation: self.allocation.clone(),
             unit_price: self.unit_price,
             strategy: Strategy::Async,
             idempotency_key: self.idempotency_key.clone(),
@@ -159,6 +160,11 @@ impl Placement {
             now,
             payment_timeout,
         })
+    }
+
+    /// The main reserved bucket.
+    pub fn bucket_no(&self) -> u32 {
+        self.allocation.bucket_no()
     }
 
     /// The request it answers.
@@ -188,7 +194,7 @@ mod tests {
                 product_id: ProductId(2),
                 quantity,
             },
-            bucket_no: 0,
+            allocation: Allocation::single(0, quantity),
             unit_price,
             idempotency_key: Some(IdempotencyKey::parse("k1").expect("key")),
             now: Utc::now(),

@@ -15,6 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flash_sale_domain::UserId;
+use flash_sale_domain::allocation::Allocation;
 use flash_sale_domain::event::EventId;
 use flash_sale_domain::gateway::{GatewayError, PlacementQueue};
 use flash_sale_domain::order::IdempotencyKey;
@@ -62,6 +63,9 @@ struct PlacementTask {
     event_id: i64,
     product_id: i64,
     bucket_no: u32,
+    /// The parts (`3:1,5:1`) when the units came from several buckets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bucket_split: Option<String>,
     quantity: u32,
     unit_price: i64,
     idempotency_key: Option<String>,
@@ -76,7 +80,8 @@ impl From<&Placement> for PlacementTask {
             user_id: p.user_id.as_str().to_owned(),
             event_id: p.event_id.0,
             product_id: p.product_id.0,
-            bucket_no: p.bucket_no,
+            bucket_no: p.bucket_no(),
+            bucket_split: p.allocation.stored_split(),
             quantity: p.quantity,
             unit_price: p.unit_price,
             idempotency_key: p.idempotency_key.as_ref().map(|k| k.as_str().to_owned()),
@@ -93,7 +98,11 @@ impl PlacementTask {
             user_id: UserId::parse(&self.user_id).ok()?,
             event_id: EventId(self.event_id),
             product_id: ProductId(self.product_id),
-            bucket_no: self.bucket_no,
+            allocation: Allocation::from_stored(
+                self.bucket_no,
+                self.quantity,
+                self.bucket_split.as_deref(),
+            )?,
             quantity: self.quantity,
             unit_price: self.unit_price,
             idempotency_key: match self.idempotency_key {

@@ -6,8 +6,10 @@
 use std::time::Duration;
 
 use flash_sale_domain::UserId;
+use flash_sale_domain::allocation::{Allocation, BucketPart};
 use flash_sale_domain::gateway::{
-    LockGateway, Reservation, ReserveRequest, Settlement, StockLedger,
+    HoldKind, InFlight, LockGateway, Reservation, ReserveRequest, Settlement, StockLedger,
+    Suspension,
 };
 use flash_sale_domain::product::ProductId;
 use flash_sale_domain::stock::{BucketDelta, StockBucket, home_bucket};
@@ -66,6 +68,21 @@ fn request<'a>(user: &'a UserId, quantity: u32, limit: u32, token: &'a str) -> R
         quantity,
         limit,
         token,
+        kind: HoldKind::Order,
+    }
+}
+
+fn reserved(reservation: Reservation) -> Allocation {
+    match reservation {
+        Reservation::Reserved { allocation, .. } => allocation,
+        other => panic!("not reserved: {other:?}"),
+    }
+}
+
+fn lease(owner: &str, ttl: Duration) -> Suspension {
+    Suspension {
+        owner: owner.to_owned(),
+        ttl,
     }
 }
 
@@ -81,7 +98,10 @@ async fn reserve_checks_the_quota_before_the_stock_and_replays_a_token() {
     for (i, ledger) in f.ledgers().iter().enumerate() {
         let alice = user(&format!("alice{i}"));
         let product = P;
-        ledger.resume(product).await.expect("resume on nothing");
+        ledger
+            .resume(product, &lease("nobody", Duration::from_secs(1)))
+            .await
+            .expect("resume on nothing");
         // Each mode gets a fresh product state.
         ledger
             .load(product, &buckets(&[2]), &[], &[])
@@ -91,16 +111,14 @@ async fn reserve_checks_the_quota_before_the_stock_and_replays_a_token() {
             .reserve(request(&alice, 2, 2, &format!("t1-{i}")))
             .await
             .expect("reserve");
-        assert!(
-            matches!(first, Reservation::Reserved { bucket_no: 0, .. }),
-            "{first:?}"
-        );
+        assert_eq!(reserved(first), Allocation::single(0, 2));
         let replay = ledger
             .reserve(request(&alice, 2, 2, &format!("t1-{i}")))
             .await
             .expect("replay");
-        assert!(
-            matches!(replay, Reservation::Reserved { bucket_no: 0, .. }),
+        assert_eq!(
+            reserved(replay),
+            Allocation::single(0, 2),
             "the same token answers the same reservation"
         );
         assert_eq!(totals(ledger).await, (0, 2), "a replay takes nothing more");
@@ -123,9 +141,8 @@ async fn reserve_checks_the_quota_before_the_stock_and_replays_a_token() {
             .settle(
                 product,
                 &format!("t1-{i}"),
-                0,
-                2,
-                Settlement::Released(&alice),
+                &Allocation::single(0, 2),
+                Settlement::Released,
             )
             .await
             .expect("settle");
@@ -155,17 +172,20 @@ async fn a_settlement_or_a_return_applies_once_however_often_it_is_sent() {
             .await
             .expect("load");
         let token = format!("s-{i}");
-        let Reservation::Reserved { bucket_no, .. } = ledger
-            .reserve(request(&carol, 1, 5, &token))
-            .await
-            .expect("reserve")
-        else {
-            panic!("reserved");
-        };
-        assert_eq!(bucket_no, home_bucket(&carol, 2), "the home bucket first");
+        let allocation = reserved(
+            ledger
+                .reserve(request(&carol, 1, 5, &token))
+                .await
+                .expect("reserve"),
+        );
+        assert_eq!(
+            allocation.bucket_no(),
+            home_bucket(&carol, 2),
+            "the home bucket first"
+        );
         for _ in 0..3 {
             ledger
-                .settle(P, &token, bucket_no, 1, Settlement::Released(&carol))
+                .settle(P, &token, &allocation, Settlement::Released)
                 .await
                 .expect("settle");
         }
@@ -220,9 +240,15 @@ async fn an_empty_home_bucket_sends_the_buyer_on_and_take_is_all_or_nothing() {
             "{reservation:?}"
         );
         ledger
-            .settle(P, &format!("h-{i}"), 0, 1, Settlement::Committed)
+            .settle(
+                P,
+                &format!("h-{i}"),
+                &Allocation::single(0, 1),
+                Settlement::Committed,
+            )
             .await
-            .ok();
+            .expect("settles with the record's own bucket");
+        assert_eq!(totals(ledger).await, (0, 0));
 
         ledger
             .load(P, &buckets(&[5, 1]), &[], &[])
@@ -258,7 +284,11 @@ async fn an_empty_home_bucket_sends_the_buyer_on_and_take_is_all_or_nothing() {
 
 #[tokio::test]
 #[ignore = "needs Redis on 127.0.0.1:6379; run scripts/test-all.sh"]
-async fn suspend_waits_for_work_in_flight_and_a_lost_key_means_not_loaded() {
+#[expect(
+    clippy::too_many_lines,
+    reason = "one story: a suspension from start to end"
+)]
+async fn a_suspension_is_a_lease_and_a_lost_key_means_not_loaded() {
     let f = Fixture::new().await;
     for (i, ledger) in f.ledgers().iter().enumerate() {
         let erin = user(&format!("erin{i}"));
@@ -267,17 +297,35 @@ async fn suspend_waits_for_work_in_flight_and_a_lost_key_means_not_loaded() {
             .await
             .expect("load");
         let token = format!("w-{i}");
-        ledger
-            .reserve(request(&erin, 1, 3, &token))
-            .await
-            .expect("reserve");
+        let held = reserved(
+            ledger
+                .reserve(request(&erin, 1, 3, &token))
+                .await
+                .expect("reserve"),
+        );
+        assert!(
+            ledger
+                .begin_return(P, "r-in-progress")
+                .await
+                .expect("begins")
+        );
+        let mine = lease("me", Duration::from_secs(5));
+        assert!(ledger.suspend(P, &mine).await.expect("suspend"));
         assert!(
             !ledger
-                .suspend(P, Duration::from_millis(50))
+                .suspend(P, &lease("other", Duration::from_secs(5)))
                 .await
-                .expect("suspend"),
-            "a reservation is in flight"
+                .expect("answers"),
+            "one owner at a time"
         );
+        let view = ledger.view(P).await.expect("view").expect("loaded");
+        assert!(view.suspended);
+        assert_eq!(view.holds.len(), 1, "the work in progress shows");
+        assert_eq!(
+            (view.holds[0].token.as_str(), view.holds[0].kind),
+            (token.as_str(), HoldKind::Order)
+        );
+        assert_eq!(view.returns.len(), 1);
         assert_eq!(
             ledger
                 .reserve(request(&erin, 1, 3, &format!("w2-{i}")))
@@ -290,20 +338,40 @@ async fn suspend_waits_for_work_in_flight_and_a_lost_key_means_not_loaded() {
             "returns wait too"
         );
         ledger
-            .settle(P, &token, 0, 1, Settlement::Committed)
+            .settle(P, &token, &held, Settlement::Committed)
             .await
             .expect("settle");
-        assert!(
-            ledger
-                .suspend(P, Duration::from_millis(200))
-                .await
-                .expect("suspend")
-        );
         ledger
-            .load(P, &buckets(&[3]), &[(erin.clone(), 2)], &[])
+            .finish_return(P, "r-in-progress", &[], None)
+            .await
+            .expect("finish");
+        assert!(ledger.renew(P, &mine).await.expect("renew"));
+        let queued = InFlight {
+            token: format!("p-{i}"),
+            user_id: erin.clone(),
+            allocation: Allocation::single(0, 1),
+        };
+        ledger
+            .load(P, &buckets(&[3]), &[(erin.clone(), 2)], &[queued])
             .await
             .expect("reload under suspend");
-        ledger.resume(P).await.expect("resume");
+        let view = ledger.view(P).await.expect("view").expect("loaded");
+        assert!(view.suspended, "a reload keeps the suspension");
+        assert_eq!((view.available, view.in_flight), (vec![2], vec![1]));
+        assert_eq!(view.holds[0].kind, HoldKind::Placement);
+        ledger
+            .resume(P, &lease("other", Duration::from_secs(5)))
+            .await
+            .expect("ignored");
+        assert!(
+            ledger
+                .view(P)
+                .await
+                .expect("view")
+                .expect("loaded")
+                .suspended
+        );
+        ledger.resume(P, &mine).await.expect("resume");
         assert_eq!(
             ledger
                 .reserve(request(&erin, 2, 3, &format!("w3-{i}")))
@@ -311,6 +379,18 @@ async fn suspend_waits_for_work_in_flight_and_a_lost_key_means_not_loaded() {
                 .expect("reserve"),
             Reservation::LimitExceeded { used: 2 },
             "quotas came from the reload"
+        );
+        let short = lease("brief", Duration::from_millis(50));
+        assert!(ledger.suspend(P, &short).await.expect("suspend"));
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(
+            !ledger
+                .view(P)
+                .await
+                .expect("view")
+                .expect("loaded")
+                .suspended,
+            "a lease that is not renewed ends by itself"
         );
 
         // A bucket key vanishes (eviction, FLUSHDB): not loaded, never sold out.
@@ -360,18 +440,18 @@ async fn many_concurrent_reservations_never_oversell_or_pass_a_limit() {
                 let user = user(&format!("m{mode}-u{}", i % 120));
                 let token = format!("c{mode}-{i}");
                 ledger
-                    .reserve(request(&user, 1, 2, &token))
+                    .reserve(request(&user, 1 + i % 2, 3, &token))
                     .await
                     .expect("reserve")
             }));
         }
-        let mut reserved = 0;
+        let mut units = 0;
         for task in tasks {
-            if matches!(task.await.expect("joins"), Reservation::Reserved { .. }) {
-                reserved += 1;
+            if let Reservation::Reserved { allocation, .. } = task.await.expect("joins") {
+                units += allocation.quantity();
             }
         }
-        assert_eq!(reserved, 100);
+        assert_eq!(units, 100);
         assert_eq!(totals(&ledger).await, (0, 100));
     }
     f.cleanup().await;
@@ -407,7 +487,25 @@ async fn a_lock_has_one_owner_and_only_the_owner_releases_it() {
             .is_none(),
         "not released by a stranger"
     );
+    assert!(
+        locks
+            .renew(&lease, Duration::from_secs(5))
+            .await
+            .expect("ok")
+    );
+    assert!(
+        !locks
+            .renew(&stranger, Duration::from_secs(5))
+            .await
+            .expect("ok")
+    );
     locks.release(&lease).await.expect("ok");
+    assert!(
+        !locks
+            .renew(&lease, Duration::from_secs(5))
+            .await
+            .expect("ok")
+    );
     let short = locks
         .try_acquire("job", Duration::from_millis(50))
         .await
@@ -434,5 +532,93 @@ async fn a_lock_has_one_owner_and_only_the_owner_releases_it() {
             .is_none(),
         "the new owner keeps it"
     );
+    f.cleanup().await;
+}
+
+#[tokio::test]
+#[ignore = "needs Redis on 127.0.0.1:6379; run scripts/test-all.sh"]
+async fn units_come_from_several_buckets_and_each_gets_its_own_back() {
+    let f = Fixture::new().await;
+    for (i, ledger) in f.ledgers().iter().enumerate() {
+        let gina = user(&format!("gina{i}"));
+        ledger
+            .load(P, &buckets(&[1, 0, 1, 1]), &[], &[])
+            .await
+            .expect("load");
+        let token = format!("m-{i}");
+        let allocation = reserved(
+            ledger
+                .reserve(request(&gina, 2, 5, &token))
+                .await
+                .expect("reserve"),
+        );
+        assert_eq!((allocation.quantity(), allocation.parts().len()), (2, 2));
+        assert_eq!(totals(ledger).await, (1, 2));
+        assert_eq!(
+            reserved(
+                ledger
+                    .reserve(request(&gina, 2, 5, &token))
+                    .await
+                    .expect("replay")
+            ),
+            allocation,
+            "a retried call answers the same parts"
+        );
+        let hank = user(&format!("hank{i}"));
+        assert_eq!(
+            ledger
+                .reserve(request(&hank, 2, 5, &format!("m2-{i}")))
+                .await
+                .expect("reserve"),
+            Reservation::SoldOut { left: 1 },
+            "one unit is too few for two; nothing is taken"
+        );
+        assert_eq!(totals(ledger).await, (1, 2));
+        ledger
+            .settle(P, &token, &allocation, Settlement::Released)
+            .await
+            .expect("settle");
+        let view = ledger.view(P).await.expect("view").expect("loaded");
+        assert_eq!(view.available, [1, 0, 1, 1], "each bucket got its own back");
+        assert_eq!(view.in_flight, [0, 0, 0, 0]);
+    }
+    f.cleanup().await;
+}
+
+#[tokio::test]
+#[ignore = "needs Redis on 127.0.0.1:6379; run scripts/test-all.sh"]
+async fn a_settlement_finds_a_hold_wherever_a_reload_put_it() {
+    let f = Fixture::new().await;
+    for (i, ledger) in f.ledgers().iter().enumerate() {
+        let ivy = user(&format!("ivy{i}"));
+        // A queued placement, moved from bucket 5 to bucket 1 by a re-arrangement.
+        let moved = Allocation::from_parts(vec![BucketPart {
+            bucket_no: 1,
+            units: 2,
+        }])
+        .expect("valid");
+        let queued = InFlight {
+            token: format!("q-{i}"),
+            user_id: ivy.clone(),
+            allocation: moved,
+        };
+        ledger
+            .load(P, &buckets(&[4, 4]), &[(ivy.clone(), 2)], &[queued])
+            .await
+            .expect("load");
+        // The consumer still believes in bucket 0: the record decides.
+        ledger
+            .settle(
+                P,
+                &format!("q-{i}"),
+                &Allocation::single(0, 2),
+                Settlement::Committed,
+            )
+            .await
+            .expect("settle");
+        let view = ledger.view(P).await.expect("view").expect("loaded");
+        assert_eq!((view.available, view.in_flight), (vec![4, 2], vec![0, 0]));
+        assert!(view.holds.is_empty());
+    }
     f.cleanup().await;
 }

@@ -228,6 +228,7 @@ pub async fn launch_with(
     let mut jobs = vec![
         flash_sale_adapter::jobs::spawn_expiry(exec.clone(), stop.subscribe()),
         flash_sale_adapter::jobs::spawn_warm_up(exec.clone(), stop.subscribe()),
+        flash_sale_adapter::jobs::spawn_recovery(exec.clone(), stop.subscribe()),
         flash_sale_adapter::jobs::spawn_housekeeping(limits, stop.subscribe()),
     ];
     if settings.mq.consume {

@@ -8,6 +8,8 @@
 //! loudly. `TEST_LOG=debug` prints the service's logs.
 #![forbid(unsafe_code)]
 
+pub mod faults;
+
 use std::time::Duration;
 
 use anyhow::Context;
@@ -393,8 +395,11 @@ pub struct OrderRow {
     pub quantity: i64,
     /// Status.
     pub status: String,
-    /// The bucket the units came from.
+    /// The (main) bucket the units came from.
     pub bucket_no: i64,
+    /// Every bucket the units came from, with its units (`bucket_split`, or the main
+    /// bucket with the whole quantity).
+    pub parts: Vec<(i64, i64)>,
     /// The buyer's idempotency key.
     pub idempotency_key: Option<String>,
 }
@@ -403,6 +408,30 @@ impl OrderRow {
     /// Whether it still holds its units.
     pub fn is_live(&self) -> bool {
         self.status == "pending_payment" || self.status == "paid"
+    }
+
+    /// Units it took from `bucket`.
+    pub fn units_in(&self, bucket: i64) -> i64 {
+        self.parts
+            .iter()
+            .filter(|(b, _)| *b == bucket)
+            .map(|(_, u)| *u)
+            .sum()
+    }
+}
+
+/// The parts of an order row: `bucket_split` (`3:1,5:1`) when set, else the whole
+/// quantity from `bucket_no`.
+fn order_parts(bucket_no: i64, quantity: i64, split: Option<&str>) -> Vec<(i64, i64)> {
+    match split {
+        Some(text) => text
+            .split(',')
+            .map(|part| {
+                let (b, u) = part.split_once(':').expect("b:u");
+                (b.parse().expect("bucket"), u.parse().expect("units"))
+            })
+            .collect(),
+        None => vec![(bucket_no, quantity)],
     }
 }
 
@@ -470,8 +499,8 @@ impl DbSnapshot {
             let held: i64 = self
                 .orders
                 .iter()
-                .filter(|o| o.is_live() && o.bucket_no == bucket)
-                .map(|o| o.quantity)
+                .filter(|o| o.is_live())
+                .map(|o| o.units_in(bucket))
                 .sum();
             let total = self
                 .buckets
@@ -642,6 +671,39 @@ impl TestApp {
             .expect("sibling starts")
     }
 
+    /// [`TestApp::sibling`] with `tweak` applied to a copy of the settings (another
+    /// configuration, e.g. other strategy overrides).
+    pub async fn sibling_with(&self, tweak: impl FnOnce(&mut Settings)) -> flash_sale::Application {
+        let mut settings = self.settings.clone();
+        tweak(&mut settings);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("port");
+        flash_sale::launch(settings, listener)
+            .await
+            .expect("sibling starts")
+    }
+
+    /// Starts the service on `backend` with its order gateway and stock ledger behind
+    /// a fault plan (see [`faults`]).
+    pub async fn spawn_faulty(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> (Self, faults::Faults) {
+        let plan = faults::Faults::new();
+        let hooked = plan.clone();
+        let t = Self::spawn_hooked(
+            backend,
+            tweak,
+            Box::new(move |ports| {
+                ports.orders = faults::FaultyOrders::wrap(ports.orders.clone(), &hooked);
+                ports.stock = faults::FaultyLedger::wrap(ports.stock.clone(), &hooked);
+            }),
+        )
+        .await;
+        (t, plan)
+    }
+
     /// A client of `app` acting as an admin.
     pub fn admin_of(&self, app: &flash_sale::Application) -> FlashSaleClient {
         FlashSaleClient::new(app.base_url()).with_token(self.token("admin-2", Role::Admin))
@@ -684,17 +746,21 @@ impl TestApp {
         .map(|r| (int(r, "bucket_no"), int(r, "total"), int(r, "available")))
         .collect();
         let orders = rows(format!(
-            "SELECT id, user_id, quantity, status, bucket_no, idempotency_key FROM orders WHERE product_id = {product_id}"
+            "SELECT id, user_id, quantity, status, bucket_no, bucket_split, idempotency_key FROM orders WHERE product_id = {product_id}"
         ))
         .await
         .iter()
-        .map(|r| OrderRow {
-            id: r.try_get("", "id").expect("id"),
-            user_id: r.try_get("", "user_id").expect("user"),
-            quantity: int(r, "quantity"),
-            status: r.try_get("", "status").expect("status"),
-            bucket_no: int(r, "bucket_no"),
-            idempotency_key: r.try_get("", "idempotency_key").expect("key"),
+        .map(|r| {
+            let split: Option<String> = r.try_get("", "bucket_split").expect("split");
+            OrderRow {
+                id: r.try_get("", "id").expect("id"),
+                user_id: r.try_get("", "user_id").expect("user"),
+                quantity: int(r, "quantity"),
+                status: r.try_get("", "status").expect("status"),
+                bucket_no: int(r, "bucket_no"),
+                parts: order_parts(int(r, "bucket_no"), int(r, "quantity"), split.as_deref()),
+                idempotency_key: r.try_get("", "idempotency_key").expect("key"),
+            }
         })
         .collect();
         let ledger = rows(format!(
@@ -814,6 +880,29 @@ pub async fn online_product(
         .expect("event");
     let product = admin
         .create_product(event.id, &product("Phone", stock, per_user_limit))
+        .await
+        .expect("product");
+    let event = admin.event_online(event.id).await.expect("online");
+    (event, product)
+}
+
+/// An online event selling with `strategy` (`None`: follow the config) with one
+/// product: `stock` units, `per_user_limit`, `buckets` buckets (`None`: the default).
+pub async fn sale(
+    admin: &FlashSaleClient,
+    strategy: Option<StrategyDto>,
+    stock: i64,
+    per_user_limit: u32,
+    buckets: Option<u32>,
+) -> (EventDto, ProductDto) {
+    let event = admin
+        .create_event(&running_event("Sale", strategy))
+        .await
+        .expect("event");
+    let mut spec = product("Item", stock, per_user_limit);
+    spec.bucket_count = buckets;
+    let product = admin
+        .create_product(event.id, &spec)
         .await
         .expect("product");
     let event = admin.event_online(event.id).await.expect("online");

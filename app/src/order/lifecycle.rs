@@ -60,10 +60,9 @@ impl OrderPayCmdExe {
                 },
                 Err(OrderError::PaymentTooLate) => {
                     // Do the expiry's job now rather than within the next tick.
-                    let original = own_order(&self.orders, caller, id).await?;
                     if let Err(e) = self
                         .stock
-                        .release_order(&original, Release::Expired, now)
+                        .release_order(order.product_id, &order.id, Release::Expired, now)
                         .await
                     {
                         tracing::warn!(error = %e, "could not expire a late-paid order now; the job will");
@@ -107,18 +106,20 @@ impl OrderCancelCmdExe {
         let mut order = own_order(&self.orders, caller, id).await?;
         let now = self.clock.now();
         order.cancel(now).map_err(AppError::domain)?;
-        if !self
+        // The database decides, with the order's row locked: the units go back to the
+        // buckets the order names then (a re-arrangement may have moved them).
+        let Some(cancelled) = self
             .stock
-            .release_order(&order, Release::Cancelled, now)
+            .release_order(order.product_id, &order.id, Release::Cancelled, now)
             .await?
-        {
+        else {
             let current = own_order(&self.orders, caller, id).await?;
             return Err(AppError::domain(OrderError::NotPending {
                 status: current.status,
             }));
-        }
-        tracing::info!(order.id = %order.id, "order cancelled");
-        Ok(assembler::order_dto(&order))
+        };
+        tracing::info!(order.id = %cancelled.id, "order cancelled");
+        Ok(assembler::order_dto(&cancelled))
     }
 }
 
@@ -157,8 +158,9 @@ impl OrderExpireJobExe {
             for order in &due {
                 if self
                     .stock
-                    .release_order(order, Release::Expired, now)
+                    .release_order(order.product_id, &order.id, Release::Expired, now)
                     .await?
+                    .is_some()
                 {
                     expired += 1;
                     tracing::info!(order.id = %order.id, "unpaid order expired");

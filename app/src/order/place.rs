@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use flash_sale_client::{OrderDto, OrderPlaceCmd, PlacementDto};
+use flash_sale_domain::allocation::Allocation;
 use flash_sale_domain::event::Event;
 use flash_sale_domain::gateway::{
-    Clock, GatewayError, OrderGateway, PlacementGateway, Reservation, ReserveRequest, Settlement,
+    Clock, GatewayError, HoldKind, LockGateway, LockLease, OrderGateway, PlacementGateway,
+    Reservation, ReserveRequest, Settlement,
 };
 use flash_sale_domain::order::{
     IdempotencyKey, NewOrder, Order, OrderError, OrderId, OrderRequest,
@@ -76,12 +78,13 @@ pub(crate) fn replay(order: &Order, request: &OrderRequest) -> Result<PlaceOrder
 }
 
 /// Reserves the request's units and the buyer's quota in the stock ledger under
-/// `token`; the bucket they came from, or the refusal as an error.
+/// `token`; where the units came from, or the refusal as an error.
 pub(crate) async fn reserve(
     stock: &StockService,
     ctx: &PlaceContext<'_>,
     token: &str,
-) -> Result<u32, AppError> {
+    kind: HoldKind,
+) -> Result<Allocation, AppError> {
     let limit = ctx.product.per_user_limit;
     let reservation = stock
         .reserve(ReserveRequest {
@@ -90,23 +93,26 @@ pub(crate) async fn reserve(
             quantity: ctx.request.quantity,
             limit: limit.get(),
             token,
+            kind,
         })
         .await?;
     count_bucket(ctx, &reservation);
-    reserved_bucket(reservation, limit)
+    reserved_allocation(reservation, limit)
 }
 
 /// Per-bucket metrics of one reservation: where units were taken
-/// (`flash_sale_bucket_reservations_total`), taken away from the buyer's home bucket
-/// after probing (`flash_sale_bucket_probes_total`, by the bucket that served), and the
-/// home bucket found short (`flash_sale_bucket_misses_total`, by home bucket).
+/// (`flash_sale_bucket_reservations_total`, by main bucket), taken away from the
+/// buyer's home bucket after probing (`flash_sale_bucket_probes_total`, by the bucket
+/// that served), and the home bucket found short (`flash_sale_bucket_misses_total`, by
+/// home bucket).
 fn count_bucket(ctx: &PlaceContext<'_>, reservation: &Reservation) {
     let home = flash_sale_domain::stock::home_bucket(ctx.user, ctx.product.bucket_count.get());
     match reservation {
-        Reservation::Reserved { bucket_no, .. } => {
+        Reservation::Reserved { allocation, .. } => {
+            let bucket_no = allocation.bucket_no();
             metrics::counter!("flash_sale_bucket_reservations_total", "bucket" => bucket_no.to_string())
                 .increment(1);
-            if *bucket_no != home {
+            if bucket_no != home || allocation.is_split() {
                 metrics::counter!("flash_sale_bucket_probes_total", "bucket" => bucket_no.to_string())
                     .increment(1);
                 metrics::counter!("flash_sale_bucket_misses_total", "bucket" => home.to_string())
@@ -121,10 +127,13 @@ fn count_bucket(ctx: &PlaceContext<'_>, reservation: &Reservation) {
     }
 }
 
-/// The bucket a reservation took its units from; the refusal as an error otherwise.
-fn reserved_bucket(reservation: Reservation, limit: PerUserLimit) -> Result<u32, AppError> {
+/// Where a reservation took its units from; the refusal as an error otherwise.
+fn reserved_allocation(
+    reservation: Reservation,
+    limit: PerUserLimit,
+) -> Result<Allocation, AppError> {
     match reservation {
-        Reservation::Reserved { bucket_no, .. } => Ok(bucket_no),
+        Reservation::Reserved { allocation, .. } => Ok(allocation),
         Reservation::SoldOut { .. } => Err(AppError::domain(OrderError::SoldOut)),
         Reservation::LimitExceeded { .. } => Err(AppError::domain(OrderError::LimitExceeded {
             limit: limit.get(),
@@ -169,22 +178,17 @@ impl OrderingStrategy for SyncOrdering {
     async fn place(&self, ctx: PlaceContext<'_>) -> Result<PlaceOrderOutcome, AppError> {
         let limit = ctx.product.per_user_limit;
         let id = OrderId::generate();
-        let bucket_no = reserve(&self.stock, &ctx, id.as_str()).await?;
+        let allocation = reserve(&self.stock, &ctx, id.as_str(), HoldKind::Order).await?;
         let settle = |settlement| {
-            self.stock.settle(
-                ctx.product.id,
-                id.as_str(),
-                bucket_no,
-                ctx.request.quantity,
-                settlement,
-            )
+            self.stock
+                .settle(ctx.product.id, id.as_str(), &allocation, settlement)
         };
         let order = match Order::place(NewOrder {
             id: id.clone(),
             user_id: ctx.user.clone(),
             event_id: ctx.event.id,
             request: ctx.request,
-            bucket_no,
+            allocation: allocation.clone(),
             unit_price: ctx.product.pricing.flash(),
             strategy: ctx.strategy,
             idempotency_key: ctx.key.cloned(),
@@ -194,7 +198,7 @@ impl OrderingStrategy for SyncOrdering {
         }) {
             Ok(order) => order,
             Err(e) => {
-                settle(Settlement::Released(ctx.user)).await;
+                settle(Settlement::Released).await;
                 return Err(AppError::domain(e));
             }
         };
@@ -204,7 +208,7 @@ impl OrderingStrategy for SyncOrdering {
                 Ok(PlaceOrderOutcome::Created(assembler::order_dto(&order)))
             }
             Err(error) => {
-                settle(Settlement::Released(ctx.user)).await;
+                settle(Settlement::Released).await;
                 match (error, ctx.key) {
                     (GatewayError::Duplicate("idempotency_key"), Some(key)) => {
                         let first = self
@@ -235,7 +239,13 @@ struct PlaceCore {
     policy: Arc<OrderingPolicy>,
     strategies: HashMap<Strategy, Arc<dyn OrderingStrategy>>,
     key_locks: KeyLocks,
+    locks: Arc<dyn LockGateway>,
 }
+
+/// How long a keyed request's lock lives (longer than any request).
+const KEY_LOCK_TTL: Duration = Duration::from_secs(30);
+/// How long a keyed request waits for another one with the same key, on any instance.
+const KEY_LOCK_PATIENCE: Duration = Duration::from_secs(10);
 
 /// `POST /orders`.
 pub struct PlaceOrderCmdExe {
@@ -269,6 +279,7 @@ impl PlaceOrderCmdExe {
         catalogue: Arc<CatalogueService>,
         stock: Arc<StockService>,
         strategies: HashMap<Strategy, Arc<dyn OrderingStrategy>>,
+        locks: Arc<dyn LockGateway>,
     ) -> Self {
         let policy = catalogue.policy().clone();
         Self {
@@ -280,6 +291,7 @@ impl PlaceOrderCmdExe {
                 policy,
                 strategies,
                 key_locks: KeyLocks::default(),
+                locks,
             },
         }
     }
@@ -307,12 +319,45 @@ impl PlaceCore {
         request: OrderRequest,
         key: Option<IdempotencyKey>,
     ) -> Result<PlaceOrderOutcome, AppError> {
-        let _in_flight = match &key {
-            Some(key) => Some(self.key_locks.lock(&user, key).await),
-            None => None,
+        let Some(key) = key else {
+            return self.place_once(&user, request, None).await;
         };
+        // One request per key at a time: in this process, then across instances (a
+        // duplicate sent to another instance waits here and replays the first answer).
+        let _in_flight = self.key_locks.lock(&user, &key).await;
+        let lease = self.key_lease(&user, &key).await?;
+        let result = self.place_once(&user, request, Some(key)).await;
+        if let Err(e) = self.locks.release(&lease).await {
+            tracing::debug!(error = %e, "key lock release failed; it expires");
+        }
+        result
+    }
+
+    /// Takes the key's lock shared by every instance, waiting for another holder.
+    async fn key_lease(&self, user: &UserId, key: &IdempotencyKey) -> Result<LockLease, AppError> {
+        let name = format!(
+            "idem:{}:{}:{}",
+            user.as_str().len(),
+            user.as_str(),
+            key.as_str()
+        );
+        crate::locks::acquire_within(&*self.locks, &name, KEY_LOCK_TTL, KEY_LOCK_PATIENCE)
+            .await?
+            .ok_or_else(|| {
+                AppError::Unavailable(
+                    "a request with this Idempotency-Key is still in progress; try again".into(),
+                )
+            })
+    }
+
+    async fn place_once(
+        &self,
+        user: &UserId,
+        request: OrderRequest,
+        key: Option<IdempotencyKey>,
+    ) -> Result<PlaceOrderOutcome, AppError> {
         if let Some(key) = &key
-            && let Some(result) = self.replay(&user, key, &request).await?
+            && let Some(result) = self.replay(user, key, &request).await?
         {
             return result;
         }
@@ -320,7 +365,7 @@ impl PlaceCore {
         let strategy = self.policy.effective(&event);
         let result = self
             .checked_place(
-                &user,
+                user,
                 &event,
                 &entry.product,
                 request,

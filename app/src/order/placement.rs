@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use flash_sale_client::{PlacementDto, PlacementErrorDto, PlacementStatusDto};
 use flash_sale_domain::UserId;
 use flash_sale_domain::gateway::{
-    Clock, Fulfil, Fulfilled, GatewayError, PlacementGateway, PlacementQueue, Settlement,
+    Clock, Fulfil, Fulfilled, GatewayError, HoldKind, PlacementGateway, PlacementQueue, Settlement,
 };
 use flash_sale_domain::order::{IdempotencyKey, OrderError, OrderRequest};
 use flash_sale_domain::placement::{NewPlacement, Placement, PlacementId, PlacementStatus};
@@ -102,7 +102,7 @@ impl AsyncOrdering {
 
     async fn release(&self, placement: &Placement) {
         self.stock
-            .settle_placement(placement, Settlement::Released(&placement.user_id))
+            .settle_placement(placement, Settlement::Released)
             .await;
     }
 }
@@ -112,13 +112,14 @@ impl OrderingStrategy for AsyncOrdering {
     #[tracing::instrument(skip_all, fields(product.id = ctx.product.id.0, order.quantity = ctx.request.quantity))]
     async fn place(&self, ctx: PlaceContext<'_>) -> Result<PlaceOrderOutcome, AppError> {
         let id = PlacementId::generate();
-        let bucket_no = super::place::reserve(&self.stock, &ctx, id.as_str()).await?;
+        let allocation =
+            super::place::reserve(&self.stock, &ctx, id.as_str(), HoldKind::Placement).await?;
         let placement = Placement::queue(NewPlacement {
             id: id.clone(),
             user_id: ctx.user.clone(),
             event_id: ctx.event.id,
             request: ctx.request,
-            bucket_no,
+            allocation: allocation.clone(),
             unit_price: ctx.product.pricing.flash(),
             idempotency_key: ctx.key.cloned(),
             now: self.clock.now(),
@@ -130,9 +131,8 @@ impl OrderingStrategy for AsyncOrdering {
                     .settle(
                         ctx.product.id,
                         id.as_str(),
-                        bucket_no,
-                        ctx.request.quantity,
-                        Settlement::Released(ctx.user),
+                        &allocation,
+                        Settlement::Released,
                     )
                     .await;
                 return Err(AppError::domain(e));
@@ -348,7 +348,7 @@ impl PlacementConsumeCmdExe {
         {
             Ok(true) => {
                 self.stock
-                    .settle_placement(placement, Settlement::Released(&placement.user_id))
+                    .settle_placement(placement, Settlement::Released)
                     .await;
                 metrics::counter!("flash_sale_placements_total", "outcome" => "failed")
                     .increment(1);

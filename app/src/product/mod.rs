@@ -260,7 +260,6 @@ impl ProductStockCmdExe {
 
 /// `POST /admin/products/{id}/buckets`: re-arranges a product's buckets live.
 pub struct ProductBucketsCmdExe {
-    clock: Arc<dyn Clock>,
     views: AdminViews,
     catalogue: Arc<CatalogueService>,
     stock: Arc<StockService>,
@@ -269,13 +268,11 @@ pub struct ProductBucketsCmdExe {
 impl ProductBucketsCmdExe {
     /// Built over `ports`.
     pub fn new(
-        ports: &Ports,
         views: AdminViews,
         catalogue: Arc<CatalogueService>,
         stock: Arc<StockService>,
     ) -> Self {
         Self {
-            clock: ports.clock.clone(),
             views,
             catalogue,
             stock,
@@ -294,7 +291,7 @@ impl ProductBucketsCmdExe {
             .into());
         }
         let before = self.views.product(id).await?;
-        let product = self.stock.rebucket(id, count, self.clock.now()).await?;
+        let product = self.stock.rebucket(id, count).await?;
         self.catalogue
             .invalidate_product(id, product.event_id)
             .await;

@@ -13,6 +13,8 @@ pub mod migration;
 mod order_gateway;
 mod placement_gateway;
 mod product_gateway;
+mod relay;
+mod stock_rows;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -57,6 +59,11 @@ impl WriteTx {
     /// Commits, then lets the next writer in.
     pub async fn commit(self) -> Result<(), DbErr> {
         self.tx.commit().await
+    }
+
+    /// Rolls back, then lets the next writer in.
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.tx.rollback().await
     }
 
     /// Ends the transaction explicitly, before the write gate opens (a dropped

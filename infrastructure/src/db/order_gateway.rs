@@ -7,6 +7,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use flash_sale_domain::allocation::Allocation;
 use flash_sale_domain::event::EventId;
 use flash_sale_domain::gateway::{GatewayError, OrderFilter, OrderGateway, Release};
 use flash_sale_domain::ledger::LedgerReason;
@@ -16,16 +17,19 @@ use flash_sale_domain::order::{
 use flash_sale_domain::page::{Page, PageRequest};
 use flash_sale_domain::product::{PerUserLimit, ProductId};
 use flash_sale_domain::{Strategy, UserId};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement,
+    ActiveModelTrait, ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
-use super::entity::{order, purchase_quota, stock_bucket};
+use super::entity::{inventory_ledger, order, purchase_quota};
 use super::error::{duplicate_key, is_transient};
 use super::event_gateway::corrupt;
-use super::product_gateway::ledger_row;
+use super::stock_rows::{
+    allocation_ledger_rows, give_back_quota, i32_of, locked, no_row, return_allocation,
+    take_allocation, take_quota,
+};
 use super::{Database, WriteTx, db_error};
 
 /// How often a transaction that hit a deadlock or serialization failure is retried.
@@ -44,8 +48,16 @@ impl SeaOrmOrderGateway {
     }
 }
 
-pub(super) fn i32_of(v: u32) -> i32 {
-    i32::try_from(v).unwrap_or(i32::MAX)
+/// The allocation stored as `bucket_no`, `quantity` and `bucket_split`.
+pub(super) fn stored_allocation(
+    bucket_no: i32,
+    quantity: i32,
+    split: Option<&str>,
+) -> Result<Allocation, GatewayError> {
+    let bucket_no = u32::try_from(bucket_no).map_err(|_| corrupt("bucket", "negative"))?;
+    let quantity = u32::try_from(quantity).map_err(|_| corrupt("quantity", "negative"))?;
+    Allocation::from_stored(bucket_no, quantity, split)
+        .ok_or_else(|| corrupt("bucket split", split.unwrap_or("")))
 }
 
 fn to_domain(row: order::Model) -> Result<Order, GatewayError> {
@@ -58,7 +70,7 @@ fn to_domain(row: order::Model) -> Result<Order, GatewayError> {
         user_id: UserId::parse(&row.user_id).map_err(|_| corrupt("user id", &row.user_id))?,
         event_id: EventId(row.event_id),
         product_id: ProductId(row.product_id),
-        bucket_no: u32::try_from(row.bucket_no).map_err(|_| corrupt("bucket", "negative"))?,
+        allocation: stored_allocation(row.bucket_no, row.quantity, row.bucket_split.as_deref())?,
         quantity: u32::try_from(row.quantity).map_err(|_| corrupt("quantity", "negative"))?,
         unit_price: row.unit_price,
         total_price: row.total_price,
@@ -89,8 +101,9 @@ pub(super) fn to_row(order: &Order) -> order::ActiveModel {
         user_id: Set(order.user_id.as_str().to_owned()),
         event_id: Set(order.event_id.0),
         product_id: Set(order.product_id.0),
-        bucket_no: Set(i32_of(order.bucket_no)),
+        bucket_no: Set(i32_of(order.bucket_no())),
         quantity: Set(i32_of(order.quantity)),
+        bucket_split: Set(order.allocation.stored_split()),
         unit_price: Set(order.unit_price),
         total_price: Set(order.total_price),
         strategy: Set(order.strategy.as_str().to_owned()),
@@ -109,93 +122,15 @@ pub(super) fn to_row(order: &Order) -> order::ActiveModel {
     }
 }
 
-/// Makes sure the buyer's quota row exists (with 0 used) without failing when it
-/// does: `ON CONFLICT DO NOTHING` / `INSERT IGNORE`.
-pub(super) async fn ensure_quota_row(
-    conn: &impl ConnectionTrait,
-    backend: DbBackend,
-    user: &UserId,
-    product_id: ProductId,
-) -> Result<(), DbErr> {
-    let sql = match backend {
-        DbBackend::MySql => {
-            "INSERT IGNORE INTO purchase_quotas (user_id, product_id, used) VALUES (?, ?, 0)"
-        }
-        DbBackend::Postgres => {
-            "INSERT INTO purchase_quotas (user_id, product_id, used) VALUES ($1, $2, 0) \
-             ON CONFLICT (user_id, product_id) DO NOTHING"
-        }
-        _ => {
-            "INSERT INTO purchase_quotas (user_id, product_id, used) VALUES (?, ?, 0) \
-             ON CONFLICT (user_id, product_id) DO NOTHING"
-        }
-    };
-    conn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [user.as_str().into(), product_id.0.into()],
-    ))
-    .await?;
-    Ok(())
-}
-
-/// Adds `delta` to one bucket's `available`; a decrement only when that many are there.
-pub(super) async fn move_available(
-    conn: &impl ConnectionTrait,
-    product_id: ProductId,
-    bucket_no: u32,
-    delta: i64,
-) -> Result<bool, DbErr> {
-    let mut update = stock_bucket::Entity::update_many()
-        .col_expr(
-            stock_bucket::Column::Available,
-            Expr::col(stock_bucket::Column::Available).add(delta),
-        )
-        .filter(stock_bucket::Column::ProductId.eq(product_id.0))
-        .filter(stock_bucket::Column::BucketNo.eq(i32_of(bucket_no)));
-    if delta < 0 {
-        update = update.filter(stock_bucket::Column::Available.gte(-delta));
-    }
-    Ok(update.exec(conn).await?.rows_affected == 1)
-}
-
-/// Adds `units` to the buyer's used quota of the product, only within `limit`.
-pub(super) async fn take_quota(
-    conn: &impl ConnectionTrait,
-    backend: DbBackend,
-    user: &UserId,
-    product_id: ProductId,
-    units: u32,
-    limit: u32,
-) -> Result<bool, DbErr> {
-    ensure_quota_row(conn, backend, user, product_id).await?;
-    let quota = purchase_quota::Entity::update_many()
-        .col_expr(
-            purchase_quota::Column::Used,
-            Expr::col(purchase_quota::Column::Used).add(i32_of(units)),
-        )
-        .filter(purchase_quota::Column::UserId.eq(user.as_str()))
-        .filter(purchase_quota::Column::ProductId.eq(product_id.0))
-        .filter(
-            Expr::col(purchase_quota::Column::Used)
-                .add(i32_of(units))
-                .lte(i32_of(limit)),
-        )
-        .exec(conn)
-        .await?;
-    Ok(quota.rows_affected == 1)
-}
-
-/// The order transaction's body: the bucket only if it holds enough, the quota only
-/// within the limit, then the order and its ledger row.
+/// The order transaction's body: every bucket of the allocation only if it holds
+/// enough, the quota only within the limit, then the order and its ledger rows.
 pub(super) async fn place_in(
     tx: &WriteTx,
     backend: DbBackend,
     order: &Order,
     limit: PerUserLimit,
 ) -> Result<Placed, DbErr> {
-    let quantity = i64::from(order.quantity);
-    if !move_available(&**tx, order.product_id, order.bucket_no, -quantity).await? {
+    if !take_allocation(&**tx, order.product_id, &order.allocation).await? {
         return Ok(Placed::SoldOut);
     }
     if !take_quota(
@@ -211,16 +146,20 @@ pub(super) async fn place_in(
         return Ok(Placed::OverLimit);
     }
     to_row(order).insert(&**tx).await?;
-    placed_ledger_row(order).insert(&**tx).await?;
+    inventory_ledger::Entity::insert_many(placed_ledger_rows(order))
+        .exec_without_returning(&**tx)
+        .await?;
     Ok(Placed::Done)
 }
 
-/// The `order_placed` ledger row of `order`.
-pub(super) fn placed_ledger_row(order: &Order) -> super::entity::inventory_ledger::ActiveModel {
-    ledger_row(
+/// The `order_placed` ledger rows of `order`, one per bucket it took units from.
+pub(super) fn placed_ledger_rows(
+    order: &Order,
+) -> impl Iterator<Item = inventory_ledger::ActiveModel> + '_ {
+    allocation_ledger_rows(
         order.product_id,
-        order.bucket_no,
-        -i64::from(order.quantity),
+        &order.allocation,
+        -1,
         LedgerReason::OrderPlaced,
         order.id.as_str(),
         order.created_at,
@@ -245,59 +184,66 @@ impl SeaOrmOrderGateway {
 
     async fn try_release(
         &self,
-        order: &Order,
+        id: &OrderId,
         release: Release,
         now: DateTime<Utc>,
-    ) -> Result<bool, DbErr> {
+    ) -> Result<Option<Order>, DbErr> {
         let tx = self.db.begin_write().await?;
-        let result = Self::release_in(&tx, order, release, now).await;
-        tx.finish(result, |released| *released).await
+        let result = Self::release_in(&tx, self.db.backend(), id, release, now).await;
+        tx.finish(result, Option::is_some).await
     }
 
+    /// Locks the order's row and reads it, so that the buckets its units go back to
+    /// are the ones it names now; then the status, every bucket of its allocation, the
+    /// quota and one ledger row per bucket.
     async fn release_in(
         tx: &WriteTx,
-        order: &Order,
+        backend: DbBackend,
+        id: &OrderId,
         release: Release,
         now: DateTime<Utc>,
-    ) -> Result<bool, DbErr> {
+    ) -> Result<Option<Order>, DbErr> {
         let (status, reason) = match release {
             Release::Cancelled => (OrderStatus::Cancelled, LedgerReason::OrderCancelled),
             Release::Expired => (OrderStatus::Expired, LedgerReason::OrderExpired),
         };
-        let mut update = order::Entity::update_many()
+        let Some(row) = locked(order::Entity::find_by_id(id.as_str().to_owned()), backend)
+            .one(&**tx)
+            .await?
+        else {
+            return Err(DbErr::RecordNotFound(format!("order {id}")));
+        };
+        let mut order = to_domain(row).map_err(|e| DbErr::Custom(e.to_string()))?;
+        if order.status != OrderStatus::PendingPayment
+            || (release == Release::Expired && order.expires_at > now)
+        {
+            return Ok(None);
+        }
+        let changed = order::Entity::update_many()
             .col_expr(order::Column::Status, Expr::value(status.as_str()))
             .col_expr(order::Column::UpdatedAt, Expr::value(now))
-            .filter(order::Column::Id.eq(order.id.as_str()))
-            .filter(order::Column::Status.eq(OrderStatus::PendingPayment.as_str()));
-        if release == Release::Expired {
-            update = update.filter(order::Column::ExpiresAt.lte(now));
-        }
-        if update.exec(&**tx).await?.rows_affected != 1 {
-            return Ok(false);
-        }
-        let quantity = i64::from(order.quantity);
-        move_available(&**tx, order.product_id, order.bucket_no, quantity).await?;
-        purchase_quota::Entity::update_many()
-            .col_expr(
-                purchase_quota::Column::Used,
-                Expr::col(purchase_quota::Column::Used).sub(i32_of(order.quantity)),
-            )
-            .filter(purchase_quota::Column::UserId.eq(order.user_id.as_str()))
-            .filter(purchase_quota::Column::ProductId.eq(order.product_id.0))
-            .filter(purchase_quota::Column::Used.gte(i32_of(order.quantity)))
+            .filter(order::Column::Id.eq(id.as_str()))
+            .filter(order::Column::Status.eq(OrderStatus::PendingPayment.as_str()))
             .exec(&**tx)
             .await?;
-        ledger_row(
+        if changed.rows_affected != 1 {
+            return Err(no_row("the order's status"));
+        }
+        return_allocation(&**tx, order.product_id, &order.allocation).await?;
+        give_back_quota(&**tx, &order.user_id, order.product_id, order.quantity).await?;
+        inventory_ledger::Entity::insert_many(allocation_ledger_rows(
             order.product_id,
-            order.bucket_no,
-            quantity,
+            &order.allocation,
+            1,
             reason,
             order.id.as_str(),
             now,
-        )
-        .insert(&**tx)
+        ))
+        .exec_without_returning(&**tx)
         .await?;
-        Ok(true)
+        order.status = status;
+        order.updated_at = now;
+        Ok(Some(order))
     }
 
     async fn page(
@@ -449,16 +395,18 @@ impl OrderGateway for SeaOrmOrderGateway {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(order.id = %order.id))]
+    #[tracing::instrument(skip_all, fields(order.id = %id))]
     async fn release(
         &self,
-        order: &Order,
+        id: &OrderId,
         release: Release,
         now: DateTime<Utc>,
-    ) -> Result<bool, GatewayError> {
-        with_retries(|| self.try_release(order, release, now))
-            .await
-            .map_err(db_error)
+    ) -> Result<Option<Order>, GatewayError> {
+        match with_retries(|| self.try_release(id, release, now)).await {
+            Ok(released) => Ok(released),
+            Err(DbErr::RecordNotFound(_)) => Err(GatewayError::NotFound),
+            Err(e) => Err(db_error(e)),
+        }
     }
 
     #[tracing::instrument(skip_all)]

@@ -6,7 +6,7 @@
 //! once whatever the number of deliveries, and the sweeper's `queued → failed` and the
 //! consumer's claim exclude each other.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -25,9 +25,10 @@ use super::entity::{inventory_ledger, order, placement};
 use super::error::duplicate_key;
 use super::event_gateway::corrupt;
 use super::order_gateway::{
-    Placed, i32_of, is_primary_key_violation, move_available, place_in, placed_ledger_row,
-    take_quota, to_row as order_row, with_retries,
+    Placed, is_primary_key_violation, place_in, placed_ledger_rows, stored_allocation,
+    to_row as order_row, with_retries,
 };
+use super::stock_rows::{i32_of, locked, move_available, take_quota};
 use super::{Database, WriteTx, db_error};
 
 const QUEUED: &str = "queued";
@@ -66,7 +67,7 @@ fn to_domain(row: placement::Model) -> Result<Placement, GatewayError> {
         user_id: UserId::parse(&row.user_id).map_err(|_| corrupt("user id", &row.user_id))?,
         event_id: EventId(row.event_id),
         product_id: ProductId(row.product_id),
-        bucket_no: u32::try_from(row.bucket_no).map_err(|_| corrupt("bucket", "negative"))?,
+        allocation: stored_allocation(row.bucket_no, row.quantity, row.bucket_split.as_deref())?,
         quantity: u32::try_from(row.quantity).map_err(|_| corrupt("quantity", "negative"))?,
         unit_price: row.unit_price,
         idempotency_key: row
@@ -94,8 +95,9 @@ fn placement_row(p: &Placement) -> placement::ActiveModel {
         user_id: Set(p.user_id.as_str().to_owned()),
         event_id: Set(p.event_id.0),
         product_id: Set(p.product_id.0),
-        bucket_no: Set(i32_of(p.bucket_no)),
+        bucket_no: Set(i32_of(p.bucket_no())),
         quantity: Set(i32_of(p.quantity)),
+        bucket_split: Set(p.allocation.stored_split()),
         unit_price: Set(p.unit_price),
         idempotency_key: Set(p.idempotency_key.as_ref().map(|k| k.as_str().to_owned())),
         request_fingerprint: Set(p.request_fingerprint.clone()),
@@ -108,13 +110,43 @@ fn placement_row(p: &Placement) -> placement::ActiveModel {
     }
 }
 
-/// `queued → succeeded` for the placement of `order`; whether it was still queued.
+/// The placement id of an async order.
+fn placement_of(item: &Fulfil) -> Result<&str, DbErr> {
+    item.order
+        .placement_id
+        .as_deref()
+        .ok_or_else(|| DbErr::Custom("an async order needs its placement id".into()))
+}
+
+/// Locks the batch's placement rows and reads where the queued ones' units are now:
+/// placement id → allocation (a re-arrangement may have moved them since the task was
+/// sent). Rows no longer queued are left out.
+async fn queued_allocations(
+    tx: &WriteTx,
+    backend: sea_orm::DbBackend,
+    ids: &[&str],
+) -> Result<HashMap<String, flash_sale_domain::allocation::Allocation>, DbErr> {
+    let rows = locked(
+        placement::Entity::find()
+            .filter(placement::Column::Id.is_in(ids.iter().copied()))
+            .filter(placement::Column::Status.eq(QUEUED)),
+        backend,
+    )
+    .order_by_asc(placement::Column::Id)
+    .all(&**tx)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let allocation =
+                stored_allocation(row.bucket_no, row.quantity, row.bucket_split.as_deref())
+                    .map_err(|e| DbErr::Custom(e.to_string()))?;
+            Ok((row.id, allocation))
+        })
+        .collect()
+}
+
+/// `queued → succeeded` for the placement of `item`; whether it was still queued.
 async fn claim(tx: &WriteTx, item: &Fulfil) -> Result<bool, DbErr> {
-    let Some(placement_id) = item.order.placement_id.as_deref() else {
-        return Err(DbErr::Custom(
-            "an async order needs its placement id".into(),
-        ));
-    };
     let claimed = placement::Entity::update_many()
         .col_expr(placement::Column::Status, Expr::value("succeeded"))
         .col_expr(
@@ -125,27 +157,58 @@ async fn claim(tx: &WriteTx, item: &Fulfil) -> Result<bool, DbErr> {
             placement::Column::UpdatedAt,
             Expr::value(item.order.created_at),
         )
-        .filter(placement::Column::Id.eq(placement_id))
+        .filter(placement::Column::Id.eq(placement_of(item)?))
         .filter(placement::Column::Status.eq(QUEUED))
         .exec(&**tx)
         .await?;
     Ok(claimed.rows_affected == 1)
 }
 
-/// The whole batch in one transaction: claims, summed bucket decrements, summed
-/// quotas, then every order and ledger row in one insert each. `false` (rolled back)
-/// when any guard says no.
-async fn batch_in(tx: &WriteTx, db: &Database, batch: &[Fulfil]) -> Result<bool, DbErr> {
+/// The batch's orders with their units where their placement rows say.
+fn current_orders(
+    batch: &[Fulfil],
+    allocations: &HashMap<String, flash_sale_domain::allocation::Allocation>,
+) -> Result<Option<Vec<Fulfil>>, DbErr> {
+    let mut items = Vec::with_capacity(batch.len());
     for item in batch {
+        let Some(allocation) = allocations.get(placement_of(item)?) else {
+            return Ok(None);
+        };
+        let mut item = item.clone();
+        item.order.allocation = allocation.clone();
+        items.push(item);
+    }
+    Ok(Some(items))
+}
+
+/// The whole batch in one transaction: the placement rows locked and claimed, summed
+/// bucket decrements, summed quotas, then every order and ledger row in one insert
+/// each. `false` (rolled back) when any guard says no or a placement is no longer
+/// queued.
+async fn batch_in(tx: &WriteTx, db: &Database, batch: &[Fulfil]) -> Result<bool, DbErr> {
+    let ids = batch
+        .iter()
+        .map(placement_of)
+        .collect::<Result<Vec<_>, _>>()?;
+    if ids.iter().collect::<HashSet<_>>().len() != ids.len() {
+        return Ok(false);
+    }
+    let allocations = queued_allocations(tx, db.backend(), &ids).await?;
+    let Some(batch) = current_orders(batch, &allocations)? else {
+        return Ok(false);
+    };
+    for item in &batch {
         if !claim(tx, item).await? {
             return Ok(false);
         }
     }
     let mut buckets: BTreeMap<(i64, u32), i64> = BTreeMap::new();
     let mut quotas: BTreeMap<(&str, i64), (u32, u32)> = BTreeMap::new();
-    for item in batch {
+    for item in &batch {
         let o = &item.order;
-        *buckets.entry((o.product_id.0, o.bucket_no)).or_default() += i64::from(o.quantity);
+        for part in o.allocation.parts() {
+            *buckets.entry((o.product_id.0, part.bucket_no)).or_default() += i64::from(part.units);
+        }
         let quota = quotas
             .entry((o.user_id.as_str(), o.product_id.0))
             .or_insert((0, item.limit.get()));
@@ -165,14 +228,20 @@ async fn batch_in(tx: &WriteTx, db: &Database, batch: &[Fulfil]) -> Result<bool,
     order::Entity::insert_many(batch.iter().map(|i| order_row(&i.order)))
         .exec_without_returning(&**tx)
         .await?;
-    inventory_ledger::Entity::insert_many(batch.iter().map(|i| placed_ledger_row(&i.order)))
+    inventory_ledger::Entity::insert_many(batch.iter().flat_map(|i| placed_ledger_rows(&i.order)))
         .exec_without_returning(&**tx)
         .await?;
     Ok(true)
 }
 
-/// One placement on its own: claim it, then the order transaction.
+/// One placement on its own: its row locked and read, claimed, then the order
+/// transaction with the units where the row says.
 async fn one_in(tx: &WriteTx, db: &Database, item: &Fulfil) -> Result<Fulfilled, DbErr> {
+    let allocations = queued_allocations(tx, db.backend(), &[placement_of(item)?]).await?;
+    let Some(current) = current_orders(std::slice::from_ref(item), &allocations)? else {
+        return Ok(Fulfilled::AlreadyResolved);
+    };
+    let item = &current[0];
     if !claim(tx, item).await? {
         return Ok(Fulfilled::AlreadyResolved);
     }
@@ -333,16 +402,20 @@ impl PlacementGateway for SeaOrmPlacementGateway {
             .collect()
     }
 
-    #[tracing::instrument(skip_all, fields(product.id = product_id.0))]
-    async fn queued_for(&self, product_id: ProductId) -> Result<Vec<Placement>, GatewayError> {
-        placement::Entity::find()
-            .filter(placement::Column::Status.eq(QUEUED))
-            .filter(placement::Column::ProductId.eq(product_id.0))
-            .all(self.db.connection())
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .map(to_domain)
-            .collect()
+    #[tracing::instrument(skip_all, fields(ids = ids.len()))]
+    async fn existing(&self, ids: &[String]) -> Result<HashSet<String>, GatewayError> {
+        let mut found = HashSet::new();
+        for chunk in ids.chunks(500) {
+            let rows: Vec<String> = placement::Entity::find()
+                .select_only()
+                .column(placement::Column::Id)
+                .filter(placement::Column::Id.is_in(chunk.iter().map(String::as_str)))
+                .into_tuple()
+                .all(self.db.connection())
+                .await
+                .map_err(db_error)?;
+            found.extend(rows);
+        }
+        Ok(found)
     }
 }

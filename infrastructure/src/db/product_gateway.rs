@@ -1,11 +1,11 @@
 //! [`ProductGateway`] on sea-orm: products, their stock buckets and the ledger.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flash_sale_domain::event::EventId;
-use flash_sale_domain::gateway::{GatewayError, ProductGateway};
+use flash_sale_domain::gateway::{GatewayError, ProductGateway, Relay, StockStateSink};
 use flash_sale_domain::ledger::{LedgerEntry, LedgerReason};
 use flash_sale_domain::page::{Page, PageRequest};
 use flash_sale_domain::product::{
@@ -19,7 +19,7 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, Unchanged,
 };
 
-use super::entity::{inventory_ledger, order, product, stock_bucket};
+use super::entity::{inventory_ledger, product, stock_bucket};
 use super::event_gateway::corrupt;
 use super::{Database, WriteTx, db_error};
 
@@ -57,7 +57,7 @@ pub(crate) fn to_domain(row: &product::Model) -> Result<Product, GatewayError> {
     })
 }
 
-fn bucket_to_domain(row: &stock_bucket::Model) -> StockBucket {
+pub(crate) fn bucket_to_domain(row: &stock_bucket::Model) -> StockBucket {
     StockBucket {
         product_id: ProductId(row.product_id),
         bucket_no: u32::try_from(row.bucket_no).unwrap_or_default(),
@@ -218,116 +218,26 @@ impl SeaOrmProductGateway {
     }
 }
 
-impl SeaOrmProductGateway {
-    async fn rebucket_in(
-        tx: &WriteTx,
-        id: ProductId,
-        count: u32,
-        now: DateTime<Utc>,
-    ) -> Result<Option<product::Model>, DbErr> {
-        let rows = stock_bucket::Entity::find()
-            .filter(stock_bucket::Column::ProductId.eq(id.0))
-            .order_by_asc(stock_bucket::Column::BucketNo)
-            .all(&**tx)
-            .await?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let count_i = i32::try_from(count).unwrap_or(i32::MAX);
-        let unsold: i64 = rows.iter().map(|b| b.available).sum();
-        let share = split_evenly(unsold, count);
-        // Sold units per new bucket: its own, plus those of the buckets folded into it.
-        let mut sold = vec![0_i64; share.len()];
-        for row in &rows {
-            let target = usize::try_from(row.bucket_no % count_i).unwrap_or(0);
-            sold[target] += row.total - row.available;
-            if row.bucket_no >= count_i {
-                order::Entity::update_many()
-                    .col_expr(
-                        order::Column::BucketNo,
-                        Expr::value(row.bucket_no % count_i),
-                    )
-                    .col_expr(order::Column::UpdatedAt, Expr::value(now))
-                    .filter(order::Column::ProductId.eq(id.0))
-                    .filter(order::Column::BucketNo.eq(row.bucket_no))
-                    .filter(order::Column::Status.is_in(["pending_payment", "paid"]))
-                    .exec(&**tx)
-                    .await?;
-            }
-        }
-        let mut ledger = Vec::new();
-        for row in &rows {
-            if row.bucket_no >= count_i {
-                if row.available != 0 {
-                    ledger.push((row.bucket_no, -row.available));
-                }
-                stock_bucket::Entity::delete_many()
-                    .filter(stock_bucket::Column::ProductId.eq(id.0))
-                    .filter(stock_bucket::Column::BucketNo.eq(row.bucket_no))
-                    .exec(&**tx)
-                    .await?;
-            }
-        }
-        for (no, (&available, &sold)) in (0_i32..).zip(share.iter().zip(&sold)) {
-            let before = rows.iter().find(|r| r.bucket_no == no).map(|r| r.available);
-            let model = stock_bucket::ActiveModel {
-                product_id: Set(id.0),
-                bucket_no: Set(no),
-                total: Set(sold + available),
-                available: Set(available),
-            };
-            match before {
-                Some(_) => {
-                    model.update(&**tx).await?;
-                }
-                None => {
-                    model.insert(&**tx).await?;
-                }
-            }
-            if before.unwrap_or(0) != available {
-                ledger.push((no, available - before.unwrap_or(0)));
-            }
-        }
-        if !ledger.is_empty() {
-            let rows = ledger.iter().map(|&(no, delta)| {
-                ledger_row(
-                    id,
-                    u32::try_from(no).unwrap_or(0),
-                    delta,
-                    LedgerReason::Rebalanced,
-                    &format!("buckets:{count}"),
-                    now,
-                )
-            });
-            inventory_ledger::Entity::insert_many(rows)
-                .exec(&**tx)
-                .await?;
-        }
-        product::Entity::update_many()
-            .col_expr(product::Column::BucketCount, Expr::value(count_i))
-            .col_expr(product::Column::UpdatedAt, Expr::value(now))
-            .filter(product::Column::Id.eq(id.0))
-            .exec(&**tx)
-            .await?;
-        product::Entity::find_by_id(id.0).one(&**tx).await
-    }
-}
-
 #[async_trait]
 impl ProductGateway for SeaOrmProductGateway {
-    #[tracing::instrument(skip_all, fields(product.id = id.0, buckets = count))]
-    async fn rebucket(
+    #[tracing::instrument(skip_all, fields(product.id = id.0, ?relay))]
+    async fn relay(
         &self,
         id: ProductId,
-        count: u32,
+        relay: Relay,
         now: DateTime<Utc>,
+        sink: &dyn StockStateSink,
     ) -> Result<Product, GatewayError> {
-        let tx = self.db.begin_write().await.map_err(db_error)?;
-        let result = Self::rebucket_in(&tx, id, std::cmp::max(count, 1), now).await;
-        match tx.finish(result, Option::is_some).await.map_err(db_error)? {
-            Some(row) => to_domain(&row),
-            None => Err(GatewayError::NotFound),
-        }
+        super::relay::relay(&self.db, id, relay, now, sink).await
+    }
+
+    #[tracing::instrument(skip_all, fields(product.id = id.0))]
+    async fn stock_snapshot(
+        &self,
+        id: ProductId,
+        tokens: &[String],
+    ) -> Result<(Vec<StockBucket>, HashSet<String>), GatewayError> {
+        super::relay::stock_snapshot(&self.db, id, tokens).await
     }
 
     #[tracing::instrument(skip_all, fields(event.id = new.event_id.0))]

@@ -40,6 +40,18 @@ impl LockGateway for EmbeddedLocks {
         }))
     }
 
+    async fn renew(&self, lease: &LockLease, ttl: Duration) -> Result<bool, GatewayError> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        match held.get_mut(&lease.name) {
+            Some((token, until)) if *token == lease.token && *until > now => {
+                *until = now + ttl;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn release(&self, lease: &LockLease) -> Result<(), GatewayError> {
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         if held
@@ -83,7 +95,25 @@ mod tests {
                 .expect("ok")
                 .is_none()
         );
+        assert!(
+            locks
+                .renew(&lease, Duration::from_secs(5))
+                .await
+                .expect("ok")
+        );
+        assert!(
+            !locks
+                .renew(&stranger, Duration::from_secs(5))
+                .await
+                .expect("ok")
+        );
         locks.release(&lease).await.expect("ok");
+        assert!(
+            !locks
+                .renew(&lease, Duration::from_secs(5))
+                .await
+                .expect("ok")
+        );
         assert!(
             locks
                 .try_acquire("a", Duration::from_millis(1))

@@ -1,34 +1,35 @@
 //! [`StockLedger`] in process memory: the hot path of the embedded mode.
 //!
-//! Per product: one atomic counter of available units per bucket (decremented with a
-//! compare-and-swap, never below zero), one atomic in-flight counter per bucket, and
-//! the buyers' used quotas in 64 mutex-guarded shards. A reservation holds the buyer's
-//! shard lock while it checks the quota and swaps the stock, so stock and quota move
-//! together; different buyers never wait for each other unless they share a shard.
-//!
-//! Reservations are remembered by token (in 64 shards) so that a settlement applies
-//! once: a duplicate, or one for a reservation this ledger never held (made before a
-//! restart and not handed back by the loader), changes nothing. Returns need no
-//! token: in one process each is finished exactly once by the code that began it.
+//! Per product: one atomic counter of available units per bucket (taken with a
+//! compare-and-swap, never below zero), one atomic in-flight counter per bucket, the
+//! buyers' used quotas in 64 mutex-guarded shards and the holds (unsettled
+//! reservations, by token) in 64 more. A reservation holds the buyer's quota shard
+//! while it checks the quota, takes the units and records its hold, so stock, quota
+//! and hold move together; different buyers never wait for each other unless they
+//! share a shard.
 //!
 //! A per-product read-write lock is taken for reading by every operation and for
-//! writing only to replace the state (loading, reconcile), which happens while the
-//! product is suspended and idle.
+//! writing only to replace the state (loading), to read a consistent view, or as the
+//! barrier of a suspension:
+//! once [`StockLedger::suspend`] has held it, every operation that saw the product
+//! not suspended has recorded its hold or return, so [`StockLedger::view`] shows it.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use flash_sale_domain::UserId;
+use flash_sale_domain::allocation::{Allocation, BucketPart};
 use flash_sale_domain::gateway::{
-    GatewayError, InFlight, LedgerView, Reservation, ReserveRequest, Settlement, StockLedger,
+    GatewayError, Hold, HoldKind, InFlight, LedgerView, Reservation, ReserveRequest,
+    ReturnInProgress, Settlement, StockLedger, Suspension,
 };
 use flash_sale_domain::product::{ProductError, ProductId};
 use flash_sale_domain::stock::{BucketDelta, StockBucket, probe_order};
 
-const QUOTA_SHARDS: usize = 64;
+const SHARDS: usize = 64;
 
 /// Stock and quotas of every loaded product, in this process.
 #[derive(Debug, Default)]
@@ -39,11 +40,16 @@ pub struct EmbeddedStockLedger {
 #[derive(Debug)]
 struct ProductStock {
     state: RwLock<StockState>,
-    /// Tokens of the reservations not yet settled.
-    tokens: Vec<Mutex<HashSet<String>>>,
-    suspended: AtomicBool,
-    /// Reservations not yet settled plus returns not yet finished.
-    pending: AtomicI64,
+    /// The suspension in force: its owner and when it ends by itself.
+    suspension: Mutex<Option<(String, Instant)>>,
+}
+
+#[derive(Debug)]
+struct HoldRecord {
+    kind: HoldKind,
+    user: UserId,
+    allocation: Allocation,
+    at: Instant,
 }
 
 #[derive(Debug)]
@@ -51,10 +57,43 @@ struct StockState {
     available: Vec<AtomicI64>,
     in_flight: Vec<AtomicI64>,
     quotas: Vec<Mutex<HashMap<UserId, u32>>>,
+    holds: Vec<Mutex<HashMap<String, HoldRecord>>>,
+    returns: Mutex<HashMap<String, Instant>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn shard(hash: u64) -> usize {
+    usize::try_from(hash % SHARDS as u64).unwrap_or(0)
+}
+
+fn token_shard(token: &str) -> usize {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    shard(BuildHasherDefault::<DefaultHasher>::default().hash_one(token))
+}
+
+fn shards<T: Default>() -> Vec<Mutex<T>> {
+    (0..SHARDS).map(|_| Mutex::new(T::default())).collect()
+}
+
+/// Takes up to `want` units from `counter` (all of them when `all`); how many.
+fn take_up_to(counter: &AtomicI64, want: i64, all: bool) -> i64 {
+    let mut taken = 0;
+    let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+        taken = if all {
+            if current >= want { want } else { 0 }
+        } else {
+            current.clamp(0, want)
+        };
+        (taken > 0).then_some(current - taken)
+    });
+    taken
 }
 
 impl StockState {
-    fn new(buckets: &[StockBucket], in_flight: &[i64], quotas: &[(UserId, u32)]) -> Self {
+    fn new(buckets: &[StockBucket], quotas: &[(UserId, u32)], in_flight: &[InFlight]) -> Self {
         let count = buckets
             .iter()
             .map(|b| b.bucket_no as usize + 1)
@@ -64,23 +103,38 @@ impl StockState {
         for bucket in buckets {
             available[bucket.bucket_no as usize] = bucket.available;
         }
-        let in_flight: Vec<i64> = (0..count)
-            .map(|b| in_flight.get(b).copied().unwrap_or(0))
-            .collect();
-        let shards: Vec<Mutex<HashMap<UserId, u32>>> = (0..QUOTA_SHARDS)
-            .map(|_| Mutex::new(HashMap::new()))
-            .collect();
+        let mut held = vec![0_i64; count];
+        let holds: Vec<Mutex<HashMap<String, HoldRecord>>> = shards();
+        for f in in_flight {
+            for part in f.allocation.parts() {
+                if let Some(h) = held.get_mut(part.bucket_no as usize) {
+                    *h += i64::from(part.units);
+                }
+            }
+            lock(&holds[token_shard(&f.token)]).insert(
+                f.token.clone(),
+                HoldRecord {
+                    kind: HoldKind::Placement,
+                    user: f.user_id.clone(),
+                    allocation: f.allocation.clone(),
+                    at: Instant::now(),
+                },
+            );
+        }
+        let quota_shards: Vec<Mutex<HashMap<UserId, u32>>> = shards();
         for (user, used) in quotas {
-            lock(&shards[shard_of(user)]).insert(user.clone(), *used);
+            lock(&quota_shards[shard(user.stable_hash())]).insert(user.clone(), *used);
         }
         Self {
             available: available
                 .iter()
-                .zip(&in_flight)
-                .map(|(a, f)| AtomicI64::new(a - f))
+                .zip(&held)
+                .map(|(a, h)| AtomicI64::new(a - h))
                 .collect(),
-            in_flight: in_flight.into_iter().map(AtomicI64::new).collect(),
-            quotas: shards,
+            in_flight: held.into_iter().map(AtomicI64::new).collect(),
+            quotas: quota_shards,
+            holds,
+            returns: Mutex::new(HashMap::new()),
         }
     }
 
@@ -92,7 +146,7 @@ impl StockState {
     }
 
     fn quota(&self, user: &UserId) -> std::sync::MutexGuard<'_, HashMap<UserId, u32>> {
-        lock(&self.quotas[shard_of(user)])
+        lock(&self.quotas[shard(user.stable_hash())])
     }
 
     fn give_back_quota(&self, user: &UserId, units: u32) {
@@ -104,54 +158,55 @@ impl StockState {
             }
         }
     }
-}
 
-fn shard_of(user: &UserId) -> usize {
-    usize::try_from(user.stable_hash() % QUOTA_SHARDS as u64).unwrap_or(0)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Takes `units` from `counter` only if it holds that many.
-fn try_take(counter: &AtomicI64, units: i64) -> bool {
-    counter
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
-            (current >= units).then_some(current - units)
-        })
-        .is_ok()
-}
-
-impl ProductStock {
-    fn new(state: StockState, held: &[InFlight]) -> Self {
-        let tokens: Vec<Mutex<HashSet<String>>> = (0..QUOTA_SHARDS)
-            .map(|_| Mutex::new(HashSet::new()))
-            .collect();
-        for f in held {
-            lock(&tokens[token_shard(&f.token)]).insert(f.token.clone());
-        }
-        Self {
-            state: RwLock::new(state),
-            tokens,
-            suspended: AtomicBool::new(false),
-            pending: AtomicI64::new(i64::try_from(held.len()).unwrap_or(i64::MAX)),
+    fn add(counters: &[AtomicI64], bucket_no: u32, units: i64) {
+        if let Some(counter) = counters.get(bucket_no as usize) {
+            counter.fetch_add(units, Ordering::AcqRel);
         }
     }
 
+    /// Takes `units` for `user`: all from the first bucket in probe order that holds
+    /// them, else from several; `None` (nothing taken) when the product has too few.
+    fn take(&self, user: &UserId, units: u32) -> Option<Allocation> {
+        let count = u32::try_from(self.available.len()).unwrap_or(1);
+        let want = i64::from(units);
+        for bucket_no in probe_order(user, count) {
+            if take_up_to(&self.available[bucket_no as usize], want, true) == want {
+                return Some(Allocation::single(bucket_no, units));
+            }
+        }
+        let mut parts = Vec::new();
+        let mut left = want;
+        for bucket_no in probe_order(user, count) {
+            let taken = take_up_to(&self.available[bucket_no as usize], left, false);
+            if taken > 0 {
+                parts.push(BucketPart {
+                    bucket_no,
+                    units: u32::try_from(taken).unwrap_or(0),
+                });
+                left -= taken;
+            }
+            if left == 0 {
+                return Allocation::from_parts(parts);
+            }
+        }
+        for part in parts {
+            Self::add(&self.available, part.bucket_no, i64::from(part.units));
+        }
+        None
+    }
+}
+
+impl ProductStock {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, StockState> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn tokens(&self, token: &str) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        lock(&self.tokens[token_shard(token)])
+    fn is_suspended(&self) -> bool {
+        lock(&self.suspension)
+            .as_ref()
+            .is_some_and(|(_, until)| Instant::now() < *until)
     }
-}
-
-fn token_shard(token: &str) -> usize {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(token);
-    usize::try_from(hash % QUOTA_SHARDS as u64).unwrap_or(0)
 }
 
 impl EmbeddedStockLedger {
@@ -167,10 +222,6 @@ impl EmbeddedStockLedger {
             .get(&id)
             .cloned()
     }
-
-    fn suspended() -> GatewayError {
-        GatewayError::rejected(ProductError::Suspended)
-    }
 }
 
 #[async_trait]
@@ -180,88 +231,86 @@ impl StockLedger for EmbeddedStockLedger {
             return Ok(Reservation::NotLoaded);
         };
         let state = stock.read();
-        if stock.suspended.load(Ordering::Acquire) {
+        if stock.is_suspended() {
             return Ok(Reservation::Suspended);
         }
         let mut quotas = state.quota(request.user_id);
-        let mut tokens = stock.tokens(request.token);
-        if tokens.contains(request.token) {
-            return Err(GatewayError::Internal(format!(
-                "reservation token {} is in use",
-                request.token
-            )));
+        let mut holds = lock(&state.holds[token_shard(request.token)]);
+        if let Some(earlier) = holds.get(request.token) {
+            return Ok(Reservation::Reserved {
+                allocation: earlier.allocation.clone(),
+                left: -1,
+            });
         }
         let used = quotas.get(request.user_id).copied().unwrap_or(0);
         if used + request.quantity > request.limit {
             return Ok(Reservation::LimitExceeded { used });
         }
-        let units = i64::from(request.quantity);
-        let count = u32::try_from(state.available.len()).unwrap_or(1);
-        for bucket_no in probe_order(request.user_id, count) {
-            let bucket = bucket_no as usize;
-            if try_take(&state.available[bucket], units) {
-                stock.pending.fetch_add(1, Ordering::AcqRel);
-                state.in_flight[bucket].fetch_add(units, Ordering::AcqRel);
-                quotas.insert(request.user_id.clone(), used + request.quantity);
-                tokens.insert(request.token.to_owned());
-                return Ok(Reservation::Reserved {
-                    bucket_no,
-                    left: state.left(),
-                });
-            }
+        let Some(allocation) = state.take(request.user_id, request.quantity) else {
+            return Ok(Reservation::SoldOut { left: state.left() });
+        };
+        for part in allocation.parts() {
+            StockState::add(&state.in_flight, part.bucket_no, i64::from(part.units));
         }
-        Ok(Reservation::SoldOut { left: state.left() })
+        quotas.insert(request.user_id.clone(), used + request.quantity);
+        holds.insert(
+            request.token.to_owned(),
+            HoldRecord {
+                kind: request.kind,
+                user: request.user_id.clone(),
+                allocation: allocation.clone(),
+                at: Instant::now(),
+            },
+        );
+        Ok(Reservation::Reserved {
+            allocation,
+            left: state.left(),
+        })
     }
 
     async fn settle(
         &self,
         product_id: ProductId,
         token: &str,
-        bucket_no: u32,
-        quantity: u32,
-        settlement: Settlement<'_>,
+        _allocation: &Allocation,
+        settlement: Settlement,
     ) -> Result<(), GatewayError> {
         let Some(stock) = self.product(product_id) else {
             return Ok(());
         };
         let state = stock.read();
-        if !stock.tokens(token).remove(token) {
+        let Some(hold) = lock(&state.holds[token_shard(token)]).remove(token) else {
             return Ok(());
-        }
-        let units = i64::from(quantity);
-        if let Some(in_flight) = state.in_flight.get(bucket_no as usize) {
-            in_flight.fetch_sub(units, Ordering::AcqRel);
-        }
-        if let Settlement::Released(user) = settlement {
-            if let Some(available) = state.available.get(bucket_no as usize) {
-                available.fetch_add(units, Ordering::AcqRel);
+        };
+        for part in hold.allocation.parts() {
+            let units = i64::from(part.units);
+            StockState::add(&state.in_flight, part.bucket_no, -units);
+            if settlement == Settlement::Released {
+                StockState::add(&state.available, part.bucket_no, units);
             }
-            state.give_back_quota(user, quantity);
         }
-        stock.pending.fetch_sub(1, Ordering::AcqRel);
+        if settlement == Settlement::Released {
+            state.give_back_quota(&hold.user, hold.allocation.quantity());
+        }
         Ok(())
     }
 
-    async fn begin_return(
-        &self,
-        product_id: ProductId,
-        _token: &str,
-    ) -> Result<bool, GatewayError> {
+    async fn begin_return(&self, product_id: ProductId, token: &str) -> Result<bool, GatewayError> {
         let Some(stock) = self.product(product_id) else {
             return Ok(false);
         };
-        let _state = stock.read();
-        if stock.suspended.load(Ordering::Acquire) {
-            return Err(Self::suspended());
+        let state = stock.read();
+        if stock.is_suspended() {
+            return Err(GatewayError::rejected(ProductError::Suspended));
         }
-        stock.pending.fetch_add(1, Ordering::AcqRel);
+        lock(&state.returns).insert(token.to_owned(), Instant::now());
         Ok(true)
     }
 
     async fn finish_return(
         &self,
         product_id: ProductId,
-        _token: &str,
+        token: &str,
         deltas: &[BucketDelta],
         quota: Option<(&UserId, u32)>,
     ) -> Result<(), GatewayError> {
@@ -269,15 +318,15 @@ impl StockLedger for EmbeddedStockLedger {
             return Ok(());
         };
         let state = stock.read();
+        if lock(&state.returns).remove(token).is_none() {
+            return Ok(());
+        }
         for delta in deltas {
-            if let Some(available) = state.available.get(delta.bucket_no as usize) {
-                available.fetch_add(delta.delta, Ordering::AcqRel);
-            }
+            StockState::add(&state.available, delta.bucket_no, delta.delta);
         }
         if let Some((user, units)) = quota {
             state.give_back_quota(user, units);
         }
-        stock.pending.fetch_sub(1, Ordering::AcqRel);
         Ok(())
     }
 
@@ -290,21 +339,20 @@ impl StockLedger for EmbeddedStockLedger {
             return Ok(false);
         };
         let state = stock.read();
-        let mut taken: Vec<(usize, i64)> = Vec::with_capacity(deltas.len());
+        let mut taken: Vec<(u32, i64)> = Vec::with_capacity(deltas.len());
         for delta in deltas {
-            let bucket = delta.bucket_no as usize;
             let units = -delta.delta;
             let ok = state
                 .available
-                .get(bucket)
-                .is_some_and(|available| try_take(available, units));
+                .get(delta.bucket_no as usize)
+                .is_some_and(|available| take_up_to(available, units, true) == units);
             if !ok {
-                for (bucket, units) in taken {
-                    state.available[bucket].fetch_add(units, Ordering::AcqRel);
+                for (bucket_no, units) in taken {
+                    StockState::add(&state.available, bucket_no, units);
                 }
                 return Ok(false);
             }
-            taken.push((bucket, units));
+            taken.push((delta.bucket_no, units));
         }
         Ok(true)
     }
@@ -316,38 +364,21 @@ impl StockLedger for EmbeddedStockLedger {
         quotas: &[(UserId, u32)],
         in_flight: &[InFlight],
     ) -> Result<(), GatewayError> {
-        let existing = self.product(product_id);
-        match existing {
-            Some(stock) => {
-                let mut state = stock.state.write().unwrap_or_else(PoisonError::into_inner);
-                let in_flight: Vec<i64> = state
-                    .in_flight
-                    .iter()
-                    .map(|f| f.load(Ordering::Acquire))
-                    .collect();
-                *state = StockState::new(buckets, &in_flight, quotas);
-            }
-            // Reservations this process made before it restarted: held again.
-            None => {
-                let mut held = Vec::new();
-                for f in in_flight {
-                    let bucket = f.bucket_no as usize;
-                    if held.len() <= bucket {
-                        held.resize(bucket + 1, 0);
-                    }
-                    held[bucket] += i64::from(f.quantity);
-                }
-                let stock = Arc::new(ProductStock::new(
-                    StockState::new(buckets, &held, quotas),
-                    in_flight,
-                ));
-                self.products
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .entry(product_id)
-                    .or_insert(stock);
-            }
+        let fresh = StockState::new(buckets, quotas, in_flight);
+        if let Some(stock) = self.product(product_id) {
+            *stock.state.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+            return Ok(());
         }
+        self.products
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(product_id)
+            .or_insert_with(|| {
+                Arc::new(ProductStock {
+                    state: RwLock::new(fresh),
+                    suspension: Mutex::new(None),
+                })
+            });
         Ok(())
     }
 
@@ -356,344 +387,100 @@ impl StockLedger for EmbeddedStockLedger {
     }
 
     async fn view(&self, product_id: ProductId) -> Result<Option<LedgerView>, GatewayError> {
-        Ok(self.product(product_id).map(|stock| {
-            let state = stock.read();
-            LedgerView {
-                available: state
-                    .available
-                    .iter()
-                    .map(|a| a.load(Ordering::Acquire))
-                    .collect(),
-                in_flight: state
-                    .in_flight
-                    .iter()
-                    .map(|f| f.load(Ordering::Acquire))
-                    .collect(),
-            }
+        let Some(stock) = self.product(product_id) else {
+            return Ok(None);
+        };
+        // The write lock: no operation is half-way, so counters and holds agree.
+        let state = stock.state.write().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let load = |counters: &[AtomicI64]| -> Vec<i64> {
+            counters.iter().map(|c| c.load(Ordering::Acquire)).collect()
+        };
+        let mut holds = Vec::new();
+        for shard in &state.holds {
+            holds.extend(lock(shard).iter().map(|(token, h)| Hold {
+                token: token.clone(),
+                kind: h.kind,
+                user_id: h.user.clone(),
+                allocation: h.allocation.clone(),
+                age: now.duration_since(h.at),
+            }));
+        }
+        let returns = lock(&state.returns)
+            .iter()
+            .map(|(token, at)| ReturnInProgress {
+                token: token.clone(),
+                age: now.duration_since(*at),
+            })
+            .collect();
+        Ok(Some(LedgerView {
+            available: load(&state.available),
+            in_flight: load(&state.in_flight),
+            holds,
+            returns,
+            suspended: stock.is_suspended(),
         }))
     }
 
-    async fn suspend(&self, product_id: ProductId, wait: Duration) -> Result<bool, GatewayError> {
+    async fn suspend(
+        &self,
+        product_id: ProductId,
+        suspension: &Suspension,
+    ) -> Result<bool, GatewayError> {
         let Some(stock) = self.product(product_id) else {
-            return Ok(true);
+            return Ok(false);
         };
-        stock.suspended.store(true, Ordering::Release);
-        let deadline = Instant::now() + wait;
-        loop {
+        {
+            let mut current = lock(&stock.suspension);
+            if let Some((owner, until)) = current.as_ref()
+                && *owner != suspension.owner
+                && Instant::now() < *until
             {
-                // Once we hold the write lock, every operation that saw "not suspended"
-                // has registered itself in `pending`.
-                let _state = stock.state.write().unwrap_or_else(PoisonError::into_inner);
-                if stock.pending.load(Ordering::Acquire) == 0 {
-                    return Ok(true);
-                }
-            }
-            if Instant::now() >= deadline {
                 return Ok(false);
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            *current = Some((suspension.owner.clone(), Instant::now() + suspension.ttl));
+        }
+        // The barrier: every operation that saw "not suspended" has recorded itself.
+        drop(stock.state.write().unwrap_or_else(PoisonError::into_inner));
+        Ok(true)
+    }
+
+    async fn renew(
+        &self,
+        product_id: ProductId,
+        suspension: &Suspension,
+    ) -> Result<bool, GatewayError> {
+        let Some(stock) = self.product(product_id) else {
+            return Ok(false);
+        };
+        let mut current = lock(&stock.suspension);
+        match current.as_mut() {
+            Some((owner, until)) if *owner == suspension.owner => {
+                *until = Instant::now() + suspension.ttl;
+                Ok(true)
+            }
+            _ => Ok(false),
         }
     }
 
-    async fn resume(&self, product_id: ProductId) -> Result<(), GatewayError> {
+    async fn resume(
+        &self,
+        product_id: ProductId,
+        suspension: &Suspension,
+    ) -> Result<(), GatewayError> {
         if let Some(stock) = self.product(product_id) {
-            stock.suspended.store(false, Ordering::Release);
+            let mut current = lock(&stock.suspension);
+            if current
+                .as_ref()
+                .is_some_and(|(owner, _)| *owner == suspension.owner)
+            {
+                *current = None;
+            }
         }
         Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn user(name: &str) -> UserId {
-        UserId::parse(name).expect("valid")
-    }
-
-    fn buckets(available: &[i64]) -> Vec<StockBucket> {
-        available
-            .iter()
-            .zip(0..)
-            .map(|(&available, bucket_no)| StockBucket {
-                product_id: ProductId(1),
-                bucket_no,
-                total: available,
-                available,
-            })
-            .collect()
-    }
-
-    fn named<'a>(
-        user: &'a UserId,
-        quantity: u32,
-        limit: u32,
-        token: &'a str,
-    ) -> ReserveRequest<'a> {
-        ReserveRequest {
-            token,
-            ..request(user, quantity, limit)
-        }
-    }
-
-    fn request(user: &UserId, quantity: u32, limit: u32) -> ReserveRequest<'_> {
-        static NEXT: AtomicI64 = AtomicI64::new(0);
-        let token = format!("t{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        ReserveRequest {
-            product_id: ProductId(1),
-            user_id: user,
-            quantity,
-            limit,
-            token: Box::leak(token.into_boxed_str()),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_product_must_be_loaded_before_it_sells() {
-        let ledger = EmbeddedStockLedger::new();
-        let alice = user("alice");
-        assert_eq!(
-            ledger.reserve(request(&alice, 1, 1)).await.ok(),
-            Some(Reservation::NotLoaded)
-        );
-        ledger
-            .load(ProductId(1), &buckets(&[3]), &[], &[])
-            .await
-            .expect("loads");
-        assert!(matches!(
-            ledger.reserve(request(&alice, 1, 1)).await,
-            Ok(Reservation::Reserved {
-                bucket_no: 0,
-                left: 2
-            })
-        ));
-    }
-
-    #[tokio::test]
-    async fn the_quota_is_checked_before_stock_is_taken() {
-        let ledger = EmbeddedStockLedger::new();
-        let alice = user("alice");
-        ledger
-            .load(ProductId(1), &buckets(&[10]), &[(alice.clone(), 2)], &[])
-            .await
-            .expect("loads");
-        assert_eq!(
-            ledger.reserve(request(&alice, 1, 2)).await.ok(),
-            Some(Reservation::LimitExceeded { used: 2 })
-        );
-        let view = ledger
-            .view(ProductId(1))
-            .await
-            .expect("view")
-            .expect("loaded");
-        assert_eq!(view.available, [10], "a refused request burns no stock");
-    }
-
-    #[tokio::test]
-    async fn a_rebuilt_ledger_holds_the_queued_placements_until_they_settle() {
-        let ledger = EmbeddedStockLedger::new();
-        let alice = user("alice");
-        let queued = InFlight {
-            token: "p1".into(),
-            user_id: alice.clone(),
-            bucket_no: 0,
-            quantity: 2,
-        };
-        ledger
-            .load(
-                ProductId(1),
-                &buckets(&[3]),
-                &[(alice.clone(), 2)],
-                &[queued],
-            )
-            .await
-            .expect("loads");
-        let view = ledger
-            .view(ProductId(1))
-            .await
-            .expect("view")
-            .expect("loaded");
-        assert_eq!((view.available, view.in_flight), (vec![1], vec![2]));
-        assert!(
-            !ledger
-                .suspend(ProductId(1), Duration::from_millis(20))
-                .await
-                .expect("suspend"),
-            "a held placement keeps the product busy"
-        );
-        ledger.resume(ProductId(1)).await.expect("resume");
-        ledger
-            .settle(ProductId(1), "p1", 0, 2, Settlement::Released(&alice))
-            .await
-            .expect("settles");
-        let view = ledger
-            .view(ProductId(1))
-            .await
-            .expect("view")
-            .expect("loaded");
-        assert_eq!((view.available, view.in_flight), (vec![3], vec![0]));
-        assert!(
-            ledger
-                .suspend(ProductId(1), Duration::from_millis(20))
-                .await
-                .expect("suspend")
-        );
-        ledger.resume(ProductId(1)).await.expect("resume");
-        assert!(
-            matches!(
-                ledger.reserve(request(&alice, 2, 2)).await,
-                Ok(Reservation::Reserved { .. })
-            ),
-            "the released placement gave the buyer's quota back"
-        );
-    }
-
-    #[tokio::test]
-    async fn an_empty_home_bucket_sends_the_buyer_to_another() {
-        let ledger = EmbeddedStockLedger::new();
-        ledger
-            .load(ProductId(1), &buckets(&[0, 0, 0, 1]), &[], &[])
-            .await
-            .expect("loads");
-        let bob = user("bob");
-        assert!(matches!(
-            ledger.reserve(request(&bob, 1, 5)).await,
-            Ok(Reservation::Reserved {
-                bucket_no: 3,
-                left: 0
-            })
-        ));
-        assert_eq!(
-            ledger.reserve(request(&bob, 1, 5)).await.ok(),
-            Some(Reservation::SoldOut { left: 0 })
-        );
-    }
-
-    #[tokio::test]
-    async fn settling_keeps_available_plus_in_flight_equal_to_what_the_database_holds() {
-        let ledger = EmbeddedStockLedger::new();
-        let (alice, bob) = (user("alice"), user("bob"));
-        ledger
-            .load(ProductId(1), &buckets(&[5]), &[], &[])
-            .await
-            .expect("loads");
-        ledger
-            .reserve(named(&alice, 2, 5, "ta"))
-            .await
-            .expect("reserves");
-        ledger
-            .reserve(named(&bob, 1, 5, "tb"))
-            .await
-            .expect("reserves");
-        let view = ledger
-            .view(ProductId(1))
-            .await
-            .expect("view")
-            .expect("loaded");
-        assert_eq!((view.available[0], view.in_flight[0]), (2, 3));
-        ledger
-            .settle(ProductId(1), "ta", 0, 2, Settlement::Committed)
-            .await
-            .expect("settles");
-        for _ in 0..2 {
-            ledger
-                .settle(ProductId(1), "tb", 0, 1, Settlement::Released(&bob))
-                .await
-                .expect("settles; the second time changes nothing");
-        }
-        ledger
-            .settle(ProductId(1), "never-reserved", 0, 1, Settlement::Committed)
-            .await
-            .expect("changes nothing");
-        let view = ledger
-            .view(ProductId(1))
-            .await
-            .expect("view")
-            .expect("loaded");
-        assert_eq!((view.available[0], view.in_flight[0]), (3, 0));
-        assert!(
-            matches!(
-                ledger.reserve(request(&bob, 1, 1)).await,
-                Ok(Reservation::Reserved { .. })
-            ),
-            "bob's quota came back"
-        );
-    }
-
-    #[tokio::test]
-    async fn many_threads_never_oversell_or_pass_a_limit() {
-        let ledger = Arc::new(EmbeddedStockLedger::new());
-        ledger
-            .load(ProductId(1), &buckets(&[40, 40, 20]), &[], &[])
-            .await
-            .expect("loads");
-        let mut tasks = Vec::new();
-        for i in 0..400 {
-            let ledger = ledger.clone();
-            tasks.push(tokio::spawn(async move {
-                let user = user(&format!("u{}", i % 150));
-                ledger.reserve(request(&user, 1, 2)).await.expect("answers")
-            }));
-        }
-        let mut reserved = 0;
-        for task in tasks {
-            if matches!(task.await.expect("joins"), Reservation::Reserved { .. }) {
-                reserved += 1;
-            }
-        }
-        assert_eq!(reserved, 100);
-        let view = ledger
-            .view(ProductId(1))
-            .await
-            .expect("view")
-            .expect("loaded");
-        assert_eq!(view.available, [0, 0, 0]);
-        assert_eq!(view.in_flight.iter().sum::<i64>(), 100);
-    }
-
-    #[tokio::test]
-    async fn suspend_waits_for_pending_operations_and_blocks_new_ones() {
-        let ledger = Arc::new(EmbeddedStockLedger::new());
-        let alice = user("alice");
-        ledger
-            .load(ProductId(1), &buckets(&[5]), &[], &[])
-            .await
-            .expect("loads");
-        ledger
-            .reserve(named(&alice, 1, 5, "ts"))
-            .await
-            .expect("reserves");
-        assert!(
-            !ledger
-                .suspend(ProductId(1), Duration::from_millis(20))
-                .await
-                .expect("suspends")
-        );
-        assert_eq!(
-            ledger.reserve(request(&alice, 1, 5)).await.ok(),
-            Some(Reservation::Suspended)
-        );
-        assert!(ledger.begin_return(ProductId(1), "r").await.is_err());
-        ledger
-            .settle(ProductId(1), "ts", 0, 1, Settlement::Committed)
-            .await
-            .expect("settles");
-        assert!(
-            ledger
-                .suspend(ProductId(1), Duration::from_millis(20))
-                .await
-                .expect("suspends")
-        );
-        ledger
-            .load(ProductId(1), &buckets(&[7]), &[(alice.clone(), 1)], &[])
-            .await
-            .expect("reloads");
-        ledger.resume(ProductId(1)).await.expect("resumes");
-        let view = ledger
-            .view(ProductId(1))
-            .await
-            .expect("view")
-            .expect("loaded");
-        assert_eq!(view.available, [7]);
-    }
-}
+#[path = "stock_ledger_tests.rs"]
+mod tests;

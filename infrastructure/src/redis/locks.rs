@@ -1,5 +1,5 @@
-//! [`LockGateway`] on Redis: `SET key token NX PX ttl`, released by compare-and-delete
-//! (`unlock.lua`), so a lock that expired and was taken by someone else is never
+//! [`LockGateway`] on Redis: `SET key token NX PX ttl`, renewed by compare-and-expire
+//! (`renew_lock.lua`), released by compare-and-delete (`unlock.lua`), so a lock that expired and was taken by someone else is never
 //! released by its former owner.
 
 use std::sync::LazyLock;
@@ -12,6 +12,7 @@ use redis::Script;
 use super::Redis;
 
 static UNLOCK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/unlock.lua")));
+static RENEW: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/renew_lock.lua")));
 
 /// Named locks shared by every instance.
 #[derive(Debug, Clone)]
@@ -56,6 +57,22 @@ impl LockGateway for RedisLocks {
             name: name.to_owned(),
             token,
         }))
+    }
+
+    async fn renew(&self, lease: &LockLease, ttl: Duration) -> Result<bool, GatewayError> {
+        let mut conn = self.redis.conn();
+        let renewed: i64 = self
+            .redis
+            .run(
+                "renew lock",
+                RENEW
+                    .key(self.key(&lease.name))
+                    .arg(&lease.token)
+                    .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1))
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+        Ok(renewed == 1)
     }
 
     async fn release(&self, lease: &LockLease) -> Result<(), GatewayError> {

@@ -62,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
             product_id: ProductId(0),
             quantity: 1,
         },
-        bucket_no: 0,
+        allocation: flash_sale_domain::allocation::Allocation::single(0, 1),
         unit_price: 0,
         idempotency_key: None,
         now: chrono::Utc::now(),

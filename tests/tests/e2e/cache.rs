@@ -2,7 +2,7 @@
 //! breakdown (a hot entry dropped), invalidation by pub/sub, a sale split across two
 //! instances, and Redis losing everything mid-sale.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flash_sale_client::{ErrorCode, OrderPlaceCmd, PlaceOrderAnswer, ProductPatchCmd};
 use flash_sale_domain::event::EventId;
-use flash_sale_domain::gateway::{GatewayError, ProductGateway};
+use flash_sale_domain::gateway::{GatewayError, ProductGateway, Relay, StockStateSink};
 use flash_sale_domain::ledger::{LedgerEntry, LedgerReason};
 use flash_sale_domain::page::{Page, PageRequest};
 use flash_sale_domain::product::{NewProduct, Product, ProductId};
@@ -82,13 +82,21 @@ impl ProductGateway for CountingProducts {
             .adjust_stock(id, deltas, reason, reference, now)
             .await
     }
-    async fn rebucket(
+    async fn relay(
         &self,
         id: ProductId,
-        count: u32,
+        relay: Relay,
         now: DateTime<Utc>,
+        sink: &dyn StockStateSink,
     ) -> Result<Product, GatewayError> {
-        self.inner.rebucket(id, count, now).await
+        self.inner.relay(id, relay, now, sink).await
+    }
+    async fn stock_snapshot(
+        &self,
+        id: ProductId,
+        tokens: &[String],
+    ) -> Result<(Vec<StockBucket>, HashSet<String>), GatewayError> {
+        self.inner.stock_snapshot(id, tokens).await
     }
     async fn ledger(
         &self,

@@ -13,6 +13,7 @@ mod errors;
 mod ops;
 mod orders;
 mod placements;
+mod races;
 mod switching;
 mod validation;
 

@@ -3,21 +3,14 @@
 //! the database rows afterwards.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use flash_sale_client::{
     AdminOrderListQry, ClientError, ErrorCode, FlashSaleClient, OrderDto, OrderPayCmd,
     OrderPlaceCmd, OrderStatusDto, PageQry, PlaceOrderAnswer,
 };
-use flash_sale_domain::UserId;
-use flash_sale_domain::gateway::{GatewayError, OrderFilter, OrderGateway, Release};
-use flash_sale_domain::order::{IdempotencyKey, Order, OrderId};
-use flash_sale_domain::page::{Page, PageRequest};
-use flash_sale_domain::product::{PerUserLimit, ProductId};
+use flash_sale_domain::product::ProductId;
 use flash_sale_tests::{Backend, TestApp, online_product, product, running_event};
 use futures::StreamExt;
 
@@ -228,140 +221,11 @@ async fn a_thousand_buyers_never_oversell_pass_their_limit_or_double_order(backe
     t.stop().await;
 }
 
-/// Delays `release` (cancel, expiry) so a client can give up in the middle of it.
-struct SlowRelease {
-    inner: Arc<dyn OrderGateway>,
-}
-
-#[async_trait]
-impl OrderGateway for SlowRelease {
-    async fn place(&self, order: &Order, limit: PerUserLimit) -> Result<(), GatewayError> {
-        self.inner.place(order, limit).await
-    }
-    async fn find(&self, id: &OrderId) -> Result<Option<Order>, GatewayError> {
-        self.inner.find(id).await
-    }
-    async fn find_by_idempotency_key(
-        &self,
-        user: &UserId,
-        key: &IdempotencyKey,
-    ) -> Result<Option<Order>, GatewayError> {
-        self.inner.find_by_idempotency_key(user, key).await
-    }
-    async fn list_for_user(
-        &self,
-        user: &UserId,
-        page: PageRequest,
-    ) -> Result<Page<Order>, GatewayError> {
-        self.inner.list_for_user(user, page).await
-    }
-    async fn list(
-        &self,
-        filter: OrderFilter,
-        page: PageRequest,
-    ) -> Result<Page<Order>, GatewayError> {
-        self.inner.list(filter, page).await
-    }
-    async fn pay(&self, order: &Order) -> Result<(), GatewayError> {
-        self.inner.pay(order).await
-    }
-    async fn release(
-        &self,
-        order: &Order,
-        release: Release,
-        now: DateTime<Utc>,
-    ) -> Result<bool, GatewayError> {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        self.inner.release(order, release, now).await
-    }
-    async fn expired(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Order>, GatewayError> {
-        self.inner.expired(now, limit).await
-    }
-    async fn held(&self, product_id: ProductId) -> Result<i64, GatewayError> {
-        self.inner.held(product_id).await
-    }
-    async fn quotas(&self, product_id: ProductId) -> Result<Vec<(UserId, u32)>, GatewayError> {
-        self.inner.quotas(product_id).await
-    }
-}
-
-/// An order gateway whose `place` fails while `failing` is set — after the stock
-/// ledger has reserved, exactly where a real outage would hit.
-struct FailingPlacement {
-    inner: Arc<dyn OrderGateway>,
-    failing: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl OrderGateway for FailingPlacement {
-    async fn place(&self, order: &Order, limit: PerUserLimit) -> Result<(), GatewayError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(GatewayError::Unavailable(
-                "injected: the database went away".into(),
-            ));
-        }
-        self.inner.place(order, limit).await
-    }
-    async fn find(&self, id: &OrderId) -> Result<Option<Order>, GatewayError> {
-        self.inner.find(id).await
-    }
-    async fn find_by_idempotency_key(
-        &self,
-        user: &UserId,
-        key: &IdempotencyKey,
-    ) -> Result<Option<Order>, GatewayError> {
-        self.inner.find_by_idempotency_key(user, key).await
-    }
-    async fn list_for_user(
-        &self,
-        user: &UserId,
-        page: PageRequest,
-    ) -> Result<Page<Order>, GatewayError> {
-        self.inner.list_for_user(user, page).await
-    }
-    async fn list(
-        &self,
-        filter: OrderFilter,
-        page: PageRequest,
-    ) -> Result<Page<Order>, GatewayError> {
-        self.inner.list(filter, page).await
-    }
-    async fn pay(&self, order: &Order) -> Result<(), GatewayError> {
-        self.inner.pay(order).await
-    }
-    async fn release(
-        &self,
-        order: &Order,
-        release: Release,
-        now: DateTime<Utc>,
-    ) -> Result<bool, GatewayError> {
-        self.inner.release(order, release, now).await
-    }
-    async fn expired(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Order>, GatewayError> {
-        self.inner.expired(now, limit).await
-    }
-    async fn held(&self, product_id: ProductId) -> Result<i64, GatewayError> {
-        self.inner.held(product_id).await
-    }
-    async fn quotas(&self, product_id: ProductId) -> Result<Vec<(UserId, u32)>, GatewayError> {
-        self.inner.quotas(product_id).await
-    }
-}
-
 async fn a_database_failure_after_the_reservation_releases_it(backend: Backend) {
-    let failing = Arc::new(AtomicBool::new(true));
-    let switch = failing.clone();
-    let t = TestApp::spawn_hooked(
-        backend,
-        |_| {},
-        Box::new(move |ports| {
-            ports.orders = Arc::new(FailingPlacement {
-                inner: ports.orders.clone(),
-                failing: switch,
-            });
-        }),
-    )
-    .await;
+    // The order transaction fails after the stock ledger has reserved, exactly where
+    // a real outage would hit.
+    let (t, faults) = TestApp::spawn_faulty(backend, |_| {}).await;
+    faults.fail("place", usize::MAX);
     let (_, p) = online_product(&t.admin, 3, 3).await;
     let alice = t.buyer("alice");
 
@@ -391,7 +255,7 @@ async fn a_database_failure_after_the_reservation_releases_it(backend: Backend) 
     assert!(snapshot.orders.is_empty(), "nothing sold");
     snapshot.assert_invariants(3);
 
-    failing.store(false, Ordering::SeqCst);
+    faults.clear();
     let order = created(
         alice
             .place_order(&cmd(p.id, 3), Some("f1"))
@@ -1088,16 +952,8 @@ async fn a_restarted_service_rebuilds_its_stock_ledger_from_the_database(backend
 /// per write, is unit-tested in the adapter; hyper's HTTP/1 server does not cancel
 /// handlers on disconnect today, but HTTP/2 resets and shutdown timeouts would.)
 async fn a_client_hanging_up_mid_write_does_not_stop_the_write(backend: Backend) {
-    let t = TestApp::spawn_hooked(
-        backend,
-        |_| {},
-        Box::new(|ports| {
-            ports.orders = Arc::new(SlowRelease {
-                inner: ports.orders.clone(),
-            });
-        }),
-    )
-    .await;
+    let (t, faults) = TestApp::spawn_faulty(backend, |_| {}).await;
+    faults.delay_before("release", Duration::from_millis(400));
     let (_, p) = online_product(&t.admin, 3, 3).await;
     let uma = t.buyer("uma");
     let order = created(uma.place_order(&cmd(p.id, 3), None).await.expect("order"));

@@ -19,7 +19,6 @@ use flash_sale_domain::gateway::{
 };
 use flash_sale_domain::order::IdempotencyKey;
 use flash_sale_domain::placement::{Placement, PlacementId};
-use flash_sale_domain::product::ProductId;
 use flash_sale_tests::{Backend, TestApp, product, running_event};
 use futures::StreamExt;
 
@@ -385,8 +384,8 @@ impl PlacementGateway for Outage {
     ) -> Result<Vec<Placement>, GatewayError> {
         self.inner.queued(before, limit).await
     }
-    async fn queued_for(&self, product_id: ProductId) -> Result<Vec<Placement>, GatewayError> {
-        self.inner.queued_for(product_id).await
+    async fn existing(&self, ids: &[String]) -> Result<HashSet<String>, GatewayError> {
+        self.inner.existing(ids).await
     }
 }
 

@@ -15,10 +15,13 @@ pub struct Model {
     pub event_id: i64,
     /// The product.
     pub product_id: i64,
-    /// The bucket the units came from.
+    /// The (main) bucket the units came from.
     pub bucket_no: i32,
     /// Units.
     pub quantity: i32,
+    /// The parts (`3:1,5:1`) when the units came from several buckets.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub bucket_split: Option<String>,
     /// Unit price when placed.
     pub unit_price: i64,
     /// `unit_price × quantity`.

@@ -15,10 +15,13 @@ pub struct Model {
     pub event_id: i64,
     /// The product.
     pub product_id: i64,
-    /// The reserved bucket.
+    /// The (main) reserved bucket.
     pub bucket_no: i32,
     /// Units.
     pub quantity: i32,
+    /// The parts (`3:1,5:1`) when the units came from several buckets.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub bucket_split: Option<String>,
     /// Unit price when reserved.
     pub unit_price: i64,
     /// The buyer's idempotency key (unique per user).

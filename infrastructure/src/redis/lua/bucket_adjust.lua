@@ -1,13 +1,15 @@
--- bucket_adjust.lua — Redis Cluster: move a bucket's counters in its own slot (the
--- second half of a settle, a return or a stock change), if the bucket exists. A
--- negative avail delta larger than what the bucket holds is refused.
+-- bucket_adjust.lua — Redis Cluster: move a bucket's available units in its own slot
+-- (a return's or a stock change's share), once per token (field a:<token>), so a
+-- retried call changes nothing the second time. A removal larger than what the
+-- bucket holds is refused.
 --
--- KEYS[1] {P:pID:bN}   ARGV[1] avail delta  ARGV[2] inflight delta
--- Returns 1 when adjusted, 0 when the bucket is missing, -1 when refused.
+-- KEYS[1] {P:pID:bN}   ARGV[1] token  ARGV[2] avail delta
+-- Returns 1 adjusted, 2 adjusted before, 0 the bucket is missing, -1 refused.
 local avail = redis.call('HGET', KEYS[1], 'avail')
 if not avail then return 0 end
-local delta = tonumber(ARGV[1])
+if redis.call('HEXISTS', KEYS[1], 'a:' .. ARGV[1]) == 1 then return 2 end
+local delta = tonumber(ARGV[2])
 if delta < 0 and tonumber(avail) + delta < 0 then return -1 end
 redis.call('HINCRBY', KEYS[1], 'avail', delta)
-redis.call('HINCRBY', KEYS[1], 'inflight', tonumber(ARGV[2]))
+redis.call('HSET', KEYS[1], 'a:' .. ARGV[1], 1)
 return 1

@@ -1,6 +1,6 @@
 -- finish_return_quota.lua — Redis Cluster: end an announced return's product-slot
--- half exactly once: drop its record and give the buyer's quota back. The caller then
--- adds the bucket deltas (bucket_adjust.lua) only when this answered 1.
+-- half exactly once: drop its record and give the buyer's quota back. The caller
+-- then adds the bucket deltas (bucket_adjust.lua) only when this answered 1.
 --
 -- KEYS[1] {P:pID}:ret  KEYS[2] {P:pID}:quota
 -- ARGV[1] token  ARGV[2] user ('' for none)  ARGV[3] quota units

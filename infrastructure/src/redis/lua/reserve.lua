@@ -1,50 +1,88 @@
--- reserve.lua — reserve a buyer's quota and stock in one bucket, atomically
--- (single Redis; on a Cluster see reserve_quota.lua + bucket_take.lua).
--- The quota is checked before any stock is touched, so a refused request burns none;
--- a token already reserved answers its earlier reservation (a retried call).
+-- reserve.lua — reserve a buyer's quota and stock, atomically (single Redis; on a
+-- Cluster see reserve_quota.lua + bucket_take.lua). The quota is checked before any
+-- stock is touched, so a refused request burns none. The units come from the first
+-- bucket (in the buyer's probe order) that holds them all, else from several; a
+-- token already reserved answers its earlier reservation (a retried call).
 --
--- KEYS[1]  {P:pID}:meta    hash: buckets, susp         (exists = product loaded)
--- KEYS[2]  {P:pID}:quota   hash: user -> units held
--- KEYS[3]  {P:pID}:res     hash: token -> "bucket|qty|ts_ms|user" (in flight)
--- KEYS[4..] {P:pID:bN}     hash: avail, inflight, susp  — in probe order
--- ARGV[1] user  ARGV[2] quantity  ARGV[3] limit  ARGV[4] token  ARGV[5] now (ms)
--- ARGV[6..] the bucket numbers of KEYS[4..] (all of the product's buckets)
+-- KEYS[1]  {P:pID}:meta   hash: buckets, susp (suspended until, ms), owner
+-- KEYS[2]  {P:pID}:quota  hash: user -> units held
+-- KEYS[3]  {P:pID}:res    hash: token -> "kind|qty|b:u,b:u|ts_ms|user" (holds)
+-- KEYS[4..] {P:pID:bN}    hash: avail, inflight — every bucket, in probe order
+-- ARGV[1] user  ARGV[2] quantity  ARGV[3] limit  ARGV[4] token  ARGV[5] kind (o|p)
+-- ARGV[6..] the bucket numbers of KEYS[4..]
 --
--- Returns {0, bucket, left}  reserved (left = -1 when not computed)
---         {1}                not loaded (or a bucket key is missing: rebuild)
---         {2}                suspended
---         {3, used}          the limit would be passed
---         {4, left}          no bucket holds enough; left = units in all buckets
---         {5, n}             the product has n buckets now, not #KEYS-3: ask again
+-- Returns {0, left, b1, u1, b2, u2, ...} reserved (left = -1 when not computed)
+--         {1}        not loaded (or a bucket key is missing: rebuild)
+--         {2}        suspended
+--         {3, used}  the limit would be passed
+--         {4, left}  fewer than quantity units in all buckets together
+--         {5, n}     the product has n buckets now, not #KEYS-3: ask again
 local meta, quota, res = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('EXISTS', meta) == 0 then return {1} end
-if redis.call('HGET', meta, 'susp') == '1' then return {2} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if tonumber(redis.call('HGET', meta, 'susp') or '0') > now then return {2} end
 local n = tonumber(redis.call('HGET', meta, 'buckets'))
 if n ~= #KEYS - 3 then return {5, n} end
+local function parts_of(text)
+  local out = {}
+  for b, u in string.gmatch(text, '(%d+):(%d+)') do
+    out[#out + 1] = tonumber(b)
+    out[#out + 1] = tonumber(u)
+  end
+  return out
+end
 local earlier = redis.call('HGET', res, ARGV[4])
 if earlier then
-  return {0, tonumber(string.match(earlier, '^(%d+)|')), -1}
+  local parts = string.match(earlier, '^[op]|%d+|([%d:,]*)|')
+  local out = {0, -1}
+  for _, v in ipairs(parts_of(parts or '')) do out[#out + 1] = v end
+  return out
 end
 local q = tonumber(ARGV[2])
 local used = tonumber(redis.call('HGET', quota, ARGV[1]) or '0')
 if used + q > tonumber(ARGV[3]) then return {3, used} end
+local avail = {}
+local total = 0
 for i = 4, #KEYS do
-  local avail = redis.call('HGET', KEYS[i], 'avail')
-  if not avail then
+  local a = redis.call('HGET', KEYS[i], 'avail')
+  if not a then
     redis.call('DEL', meta)
     return {1}
   end
-  if tonumber(avail) >= q then
-    redis.call('HINCRBY', KEYS[i], 'avail', -q)
-    redis.call('HINCRBY', KEYS[i], 'inflight', q)
-    redis.call('HINCRBY', quota, ARGV[1], q)
-    local bucket = ARGV[i + 2]
-    redis.call('HSET', res, ARGV[4], bucket .. '|' .. q .. '|' .. ARGV[5] .. '|' .. ARGV[1])
-    return {0, tonumber(bucket), -1}
+  avail[i] = tonumber(a)
+  total = total + avail[i]
+end
+if total < q then return {4, total} end
+local taken = {}
+for i = 4, #KEYS do
+  if avail[i] >= q then
+    taken[#taken + 1] = {i, q}
+    break
   end
 end
-local left = 0
-for i = 4, #KEYS do
-  left = left + tonumber(redis.call('HGET', KEYS[i], 'avail') or '0')
+if #taken == 0 then
+  local left = q
+  for i = 4, #KEYS do
+    if left == 0 then break end
+    local take = math.min(avail[i], left)
+    if take > 0 then
+      taken[#taken + 1] = {i, take}
+      left = left - take
+    end
+  end
 end
-return {4, left}
+local out = {0, total - q}
+local text = {}
+for _, p in ipairs(taken) do
+  redis.call('HINCRBY', KEYS[p[1]], 'avail', -p[2])
+  redis.call('HINCRBY', KEYS[p[1]], 'inflight', p[2])
+  local bucket = ARGV[p[1] + 2]
+  text[#text + 1] = bucket .. ':' .. p[2]
+  out[#out + 1] = tonumber(bucket)
+  out[#out + 1] = p[2]
+end
+redis.call('HINCRBY', quota, ARGV[1], q)
+redis.call('HSET', res, ARGV[4],
+  ARGV[5] .. '|' .. q .. '|' .. table.concat(text, ',') .. '|' .. now .. '|' .. ARGV[1])
+return out

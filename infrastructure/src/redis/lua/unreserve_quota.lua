@@ -1,16 +1,15 @@
--- unreserve_quota.lua — Redis Cluster: end a reservation's product-slot half exactly
--- once: drop its record and, unless committed, give the buyer's quota back. Tells the
--- caller the bucket and quantity so it can adjust the bucket's slot.
+-- unreserve_quota.lua — Redis Cluster: the product-slot half of ending a hold, once
+-- (after its buckets' halves): drop its record and, unless committed, give the
+-- buyer's quota back.
 --
 -- KEYS[1] {P:pID}:res  KEYS[2] {P:pID}:quota
 -- ARGV[1] token  ARGV[2] 'commit' | 'release'
--- Returns {1, bucket, quantity} when ended now, {0} when there was nothing to end.
+-- Returns 1 when ended now, 0 when there was nothing to end.
 local record = redis.call('HGET', KEYS[1], ARGV[1])
-if not record then return {0} end
-local bucket, q, _, user = string.match(record, '^(%-?%d+)|(%d+)|(%d+)|(.*)$')
-q = tonumber(q)
+if not record then return 0 end
+local q, user = string.match(record, '^[op]|(%d+)|[%d:,]*|%d+|(.*)$')
 redis.call('HDEL', KEYS[1], ARGV[1])
 if ARGV[2] == 'release' then
-  if redis.call('HINCRBY', KEYS[2], user, -q) <= 0 then redis.call('HDEL', KEYS[2], user) end
+  if redis.call('HINCRBY', KEYS[2], user, -tonumber(q)) <= 0 then redis.call('HDEL', KEYS[2], user) end
 end
-return {1, tonumber(bucket), q}
+return 1

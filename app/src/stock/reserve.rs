@@ -1,0 +1,72 @@
+//! Reserving units and quota, and settling a reservation exactly once.
+
+use std::time::Duration;
+
+use flash_sale_domain::allocation::Allocation;
+use flash_sale_domain::gateway::{Reservation, ReserveRequest, Settlement};
+use flash_sale_domain::product::{ProductError, ProductId};
+
+use super::{SUSPEND_PATIENCE, StockService};
+use crate::error::AppError;
+
+impl StockService {
+    /// Reserves units and quota, loading the product first if needed and waiting
+    /// briefly while it is suspended. A `SOLD_OUT` with nothing left sets the
+    /// product's sold-out flag, unless units came back while it was on its way.
+    pub async fn reserve(&self, request: ReserveRequest<'_>) -> Result<Reservation, AppError> {
+        let deadline = tokio::time::Instant::now() + SUSPEND_PATIENCE;
+        loop {
+            let epoch = self.epoch(request.product_id);
+            match self.ledger.reserve(request).await? {
+                Reservation::NotLoaded => self.ensure_loaded(request.product_id).await?,
+                Reservation::Suspended => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(AppError::domain(ProductError::Suspended));
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Reservation::SoldOut { left: 0 } => {
+                    self.flag_sold_out(request.product_id, epoch);
+                    return Ok(Reservation::SoldOut { left: 0 });
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Ends a reservation; a failure is logged and left for the recovery job (which
+    /// asks the database what became of the hold).
+    pub async fn settle(
+        &self,
+        product_id: ProductId,
+        token: &str,
+        allocation: &Allocation,
+        settlement: Settlement,
+    ) {
+        if let Err(e) = self
+            .ledger
+            .settle(product_id, token, allocation, settlement)
+            .await
+        {
+            tracing::error!(product.id = product_id.0, error = %e, "could not settle a reservation; the recovery job will");
+        }
+        if settlement == Settlement::Released {
+            self.clear_sold_out(product_id).await;
+        }
+    }
+
+    /// Ends a placement's reservation.
+    pub async fn settle_placement(
+        &self,
+        placement: &flash_sale_domain::placement::Placement,
+        settlement: Settlement,
+    ) {
+        self.settle(
+            placement.product_id,
+            placement.id.as_str(),
+            &placement.allocation,
+            settlement,
+        )
+        .await;
+    }
+}

@@ -1,0 +1,143 @@
+//! One Redis: each step that moves stock is one script over every key it touches.
+
+use flash_sale_domain::UserId;
+use flash_sale_domain::allocation::Allocation;
+use flash_sale_domain::gateway::{GatewayError, Reservation, ReserveRequest};
+use flash_sale_domain::product::ProductId;
+use flash_sale_domain::stock::{BucketDelta, probe_order};
+
+use super::{FINISH_RETURN, RESERVE, RedisStockLedger, SETTLE, TAKE, allocation_of, unexpected};
+
+impl RedisStockLedger {
+    /// `Err(n)` when the product has `n` buckets now.
+    pub(super) async fn reserve_single(
+        &self,
+        request: &ReserveRequest<'_>,
+        count: u32,
+    ) -> Result<Result<Reservation, u32>, GatewayError> {
+        let keys = self.keys(request.product_id);
+        let order: Vec<u32> = probe_order(request.user_id, count).collect();
+        let mut invocation = RESERVE.prepare_invoke();
+        invocation.key(&keys.meta).key(&keys.quota).key(&keys.res);
+        for &b in &order {
+            invocation.key(keys.bucket(b));
+        }
+        invocation
+            .arg(request.user_id.as_str())
+            .arg(request.quantity)
+            .arg(request.limit)
+            .arg(request.token)
+            .arg(request.kind.letter());
+        for &b in &order {
+            invocation.arg(b);
+        }
+        let mut conn = self.redis.conn();
+        let answer: Vec<i64> = self
+            .redis
+            .run("reserve", invocation.invoke_async(&mut conn))
+            .await?;
+        Ok(match answer.as_slice() {
+            [0, left, parts @ ..] => Ok(Reservation::Reserved {
+                allocation: allocation_of(parts)
+                    .ok_or_else(|| GatewayError::Internal("reserve: no parts".into()))?,
+                left: *left,
+            }),
+            [1] => Ok(Reservation::NotLoaded),
+            [2] => Ok(Reservation::Suspended),
+            [3, used] => Ok(Reservation::LimitExceeded {
+                used: u32::try_from(*used).unwrap_or(u32::MAX),
+            }),
+            [4, left] => Ok(Reservation::SoldOut { left: *left }),
+            [5, n] => Err(u32::try_from(*n).unwrap_or(1)),
+            other => return Err(unexpected("reserve", other.first().copied().unwrap_or(-99))),
+        })
+    }
+
+    /// Settles with the buckets of `belief`, then once more with the record's own when
+    /// they differ (the hold was moved by a re-arrangement).
+    pub(super) async fn settle_single(
+        &self,
+        product_id: ProductId,
+        token: &str,
+        belief: &Allocation,
+        mode: &str,
+    ) -> Result<(), GatewayError> {
+        let keys = self.keys(product_id);
+        let mut parts = belief.clone();
+        for _ in 0..2 {
+            let mut invocation = SETTLE.prepare_invoke();
+            invocation.key(&keys.res).key(&keys.quota);
+            for part in parts.parts() {
+                invocation.key(keys.bucket(part.bucket_no));
+            }
+            invocation.arg(token).arg(mode);
+            for part in parts.parts() {
+                invocation.arg(part.bucket_no);
+            }
+            let mut conn = self.redis.conn();
+            let answer: (i64, String) = self
+                .redis
+                .run("settle", invocation.invoke_async(&mut conn))
+                .await?;
+            match answer {
+                (0 | 1, _) => return Ok(()),
+                (-3, text) => {
+                    parts = Allocation::parse(&text).ok_or_else(|| {
+                        GatewayError::Internal(format!("settle: a record says {text}"))
+                    })?;
+                }
+                (code, _) => return Err(unexpected("settle", code)),
+            }
+        }
+        Err(GatewayError::Internal(
+            "settle: the record kept moving".into(),
+        ))
+    }
+
+    pub(super) async fn finish_return_single(
+        &self,
+        product_id: ProductId,
+        token: &str,
+        deltas: &[BucketDelta],
+        quota: Option<(&UserId, u32)>,
+    ) -> Result<(), GatewayError> {
+        let keys = self.keys(product_id);
+        let (user, units) = quota.map_or(("", 0), |(user, units)| (user.as_str(), units));
+        let mut invocation = FINISH_RETURN.prepare_invoke();
+        invocation.key(&keys.ret).key(&keys.quota);
+        for d in deltas {
+            invocation.key(keys.bucket(d.bucket_no));
+        }
+        invocation.arg(token).arg(user).arg(units);
+        for d in deltas {
+            invocation.arg(d.delta);
+        }
+        let mut conn = self.redis.conn();
+        let _: i64 = self
+            .redis
+            .run("finish return", invocation.invoke_async(&mut conn))
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn take_single(
+        &self,
+        product_id: ProductId,
+        deltas: &[BucketDelta],
+    ) -> Result<bool, GatewayError> {
+        let keys = self.keys(product_id);
+        let mut invocation = TAKE.prepare_invoke();
+        for d in deltas {
+            invocation.key(keys.bucket(d.bucket_no));
+        }
+        for d in deltas {
+            invocation.arg(-d.delta);
+        }
+        let mut conn = self.redis.conn();
+        let taken: i64 = self
+            .redis
+            .run("take", invocation.invoke_async(&mut conn))
+            .await?;
+        Ok(taken == 1)
+    }
+}
