@@ -30,4 +30,6 @@ if [ -z "${FLASH_SALE_TEST_ROCKETMQ_NAMESRV:-}" ] && ! scripts/rocketmq.sh statu
   trap 'scripts/rocketmq.sh stop' EXIT
 fi
 
+# The crash and shutdown tests spawn the real binary: build it first (debug).
+cargo build --locked -p flash-sale
 cargo test --workspace --locked -- --include-ignored "$@"

@@ -33,7 +33,7 @@ where
 }
 
 /// How long one instance holds a job's lock for a round.
-const JOB_LEASE: Duration = Duration::from_secs(30);
+const JOB_LEASE: Duration = Duration::from_secs(10);
 
 /// How often the expiry job looks for unpaid orders past their time (orders are
 /// marked within two seconds of `expires_at`). One instance runs each round.

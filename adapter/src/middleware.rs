@@ -5,10 +5,12 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use tokio_util::task::TaskTracker;
 
 use crate::error::envelope_for_status;
 use crate::metrics::HTTP_DURATION;
@@ -59,14 +61,54 @@ pub async fn envelope_guard(request: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::new(body))
 }
 
+/// The deadline of a request's time budget (a request extension).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(pub tokio::time::Instant);
+
+/// Gives every request its time budget: a read that is not answered by then gets 503
+/// `UNAVAILABLE`; a write carries the deadline to its use case, which checks it before
+/// it consumes anything (so its answer, even late, is always the truth).
+pub async fn request_budget(
+    State(budget): State<std::time::Duration>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let deadline = tokio::time::Instant::now() + budget;
+    request.extensions_mut().insert(Deadline(deadline));
+    if !request.method().is_safe() {
+        return next.run(request).await;
+    }
+    let answer = flash_sale_app::budget::within(deadline, next.run(request));
+    match tokio::time::timeout_at(deadline, answer).await {
+        Ok(response) => response,
+        Err(_) => crate::error::ApiError::from(flash_sale_app::AppError::Unavailable(
+            "the request ran out of time".into(),
+        ))
+        .into_response(),
+    }
+}
+
 /// Runs every state-changing request (anything but GET, HEAD, OPTIONS) in a task of
 /// its own, so that a client hanging up cannot stop a write half-way — between a
 /// stock reservation and its settlement, or a database commit and the stock ledger.
-pub async fn run_writes_to_completion(request: Request, next: Next) -> Response {
+/// The tasks are tracked in `writes`, so a graceful shutdown waits for them too; each
+/// runs within the request's time budget.
+pub async fn run_writes_to_completion(
+    State(writes): State<TaskTracker>,
+    request: Request,
+    next: Next,
+) -> Response {
     if request.method().is_safe() {
         return next.run(request).await;
     }
-    match tokio::spawn(next.run(request)).await {
+    let deadline = request.extensions().get::<Deadline>().map(|d| d.0);
+    let write = async move {
+        match deadline {
+            Some(deadline) => flash_sale_app::budget::within(deadline, next.run(request)).await,
+            None => next.run(request).await,
+        }
+    };
+    match writes.spawn(write).await {
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %e, "request task failed");
@@ -101,7 +143,10 @@ mod tests {
             }),
         );
         if detached {
-            router.layer(axum::middleware::from_fn(run_writes_to_completion))
+            router.layer(axum::middleware::from_fn_with_state(
+                TaskTracker::new(),
+                run_writes_to_completion,
+            ))
         } else {
             router
         }

@@ -22,4 +22,9 @@ pub struct AppState {
     pub probes: Arc<Vec<Arc<dyn Probe>>>,
     /// Optional rate limits.
     pub limits: Arc<RateLimits>,
+    /// The writes running to completion in tasks of their own (a graceful shutdown
+    /// waits for them).
+    pub writes: tokio_util::task::TaskTracker,
+    /// The time budget of one request.
+    pub request_timeout: std::time::Duration,
 }

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod assembler;
+pub mod budget;
 pub mod catalogue;
 pub mod error;
 pub mod event;

@@ -61,6 +61,8 @@ pub struct Ports {
 pub struct Settings {
     /// How long an unpaid order holds its units.
     pub payment_timeout: Duration,
+    /// A hold or return in progress for longer than this has lost its request.
+    pub recovery_after: Duration,
     /// The catalogue cache.
     pub catalogue: CatalogueSettings,
 }
@@ -69,6 +71,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             payment_timeout: Duration::from_mins(15),
+            recovery_after: Duration::from_secs(30),
             catalogue: CatalogueSettings::default(),
         }
     }
@@ -151,7 +154,27 @@ impl Executors {
         let Some(lease) = self.locks.try_acquire(&format!("job:{job}"), ttl).await? else {
             return Ok(None);
         };
-        let result = run.await;
+        // The lease is renewed while the round runs, so a long round keeps it.
+        let renewing = async {
+            loop {
+                tokio::time::sleep(ttl / 3).await;
+                match self.locks.renew(&lease, ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(
+                            job,
+                            "a job round lost its lease; another instance may run the next one"
+                        );
+                        std::future::pending::<()>().await;
+                    }
+                    Err(e) => tracing::warn!(job, error = %e, "could not renew a job's lease"),
+                }
+            }
+        };
+        let result = tokio::select! {
+            result = run => result,
+            () = renewing => unreachable!("the renewal loop never ends"),
+        };
         if let Err(e) = self.locks.release(&lease).await {
             tracing::debug!(error = %e, "job lock release failed; it expires");
         }
@@ -193,6 +216,7 @@ impl Executors {
             locks: ports.locks.clone(),
             bus: ports.bus.clone(),
             clock: ports.clock.clone(),
+            recovery_after: settings.recovery_after,
         }));
         let sync: Arc<dyn OrderingStrategy> = Arc::new(SyncOrdering::new(
             ports.orders.clone(),

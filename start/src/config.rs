@@ -48,8 +48,12 @@ impl Serialize for HumanDuration {
 pub struct ServerSettings {
     /// Listen address.
     pub bind: String,
-    /// How long shutdown waits for in-flight requests.
+    /// How long shutdown waits, in all, for in-flight requests, detached writes,
+    /// the consumer's batch and the jobs.
     pub shutdown_timeout: HumanDuration,
+    /// The time budget of one request: a read past it answers 503; a write that has
+    /// not reserved anything yet by then answers 503 with nothing consumed.
+    pub request_timeout: HumanDuration,
 }
 
 impl Default for ServerSettings {
@@ -57,6 +61,7 @@ impl Default for ServerSettings {
         Self {
             bind: "127.0.0.1:8080".to_owned(),
             shutdown_timeout: HumanDuration(Duration::from_secs(10)),
+            request_timeout: HumanDuration(Duration::from_secs(5)),
         }
     }
 }
@@ -69,6 +74,18 @@ pub struct DatabaseSettings {
     pub url: String,
     /// Pool size.
     pub max_connections: u32,
+    /// How long a statement waits for a row lock before it fails (MariaDB
+    /// `innodb_lock_wait_timeout`, PostgreSQL `lock_timeout`).
+    pub lock_timeout: HumanDuration,
+    /// How long one statement may run (PostgreSQL `statement_timeout`; MariaDB
+    /// `max_statement_time`).
+    pub statement_timeout: HumanDuration,
+    /// How long the database keeps a session that does nothing — idle inside a
+    /// transaction, or whose client went silent (a network partition) — before it
+    /// ends it and releases its locks (PostgreSQL
+    /// `idle_in_transaction_session_timeout` and TCP keepalives; MariaDB
+    /// `wait_timeout`, `net_read_timeout`, `net_write_timeout`).
+    pub session_timeout: HumanDuration,
 }
 
 impl Default for DatabaseSettings {
@@ -76,6 +93,21 @@ impl Default for DatabaseSettings {
         Self {
             url: "sqlite://flash-sale.db?mode=rwc".to_owned(),
             max_connections: 16,
+            lock_timeout: HumanDuration(Duration::from_secs(5)),
+            statement_timeout: HumanDuration(Duration::from_secs(15)),
+            session_timeout: HumanDuration(Duration::from_secs(20)),
+        }
+    }
+}
+
+impl DatabaseSettings {
+    /// The pool's settings.
+    pub fn pool(&self) -> flash_sale_infrastructure::db::PoolSettings {
+        flash_sale_infrastructure::db::PoolSettings {
+            max_connections: self.max_connections,
+            lock_timeout: self.lock_timeout.0,
+            statement_timeout: self.statement_timeout.0,
+            session_timeout: self.session_timeout.0,
         }
     }
 }
@@ -313,11 +345,31 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// `[cache]`.
     pub cache: CacheSettings,
+    /// `[stock]`.
+    pub stock: StockSettings,
     /// `[log]`.
     pub log: LogSettings,
     /// The file the settings were read from (re-read on change and on SIGHUP).
     #[serde(skip)]
     pub source: Option<std::path::PathBuf>,
+}
+
+/// `[stock]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StockSettings {
+    /// A reservation or return still in progress after this long has lost its
+    /// request (a crash, a lost reply): the recovery job asks the database what became
+    /// of it and ends it. Longer than any request can take.
+    pub recovery_after: HumanDuration,
+}
+
+impl Default for StockSettings {
+    fn default() -> Self {
+        Self {
+            recovery_after: HumanDuration(Duration::from_secs(30)),
+        }
+    }
 }
 
 /// The prefix of the environment variables that override settings.

@@ -28,6 +28,7 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 
 use crate::config::{MqBackend, Settings};
 
@@ -40,6 +41,7 @@ pub struct Application {
     db: Database,
     broker: Option<Arc<RocketMqQueue>>,
     exec: Arc<Executors>,
+    writes: TaskTracker,
 }
 
 impl Application {
@@ -58,23 +60,41 @@ impl Application {
         &self.exec
     }
 
-    /// Stops accepting, drains in-flight requests (up to `timeout`), closes the pool.
+    /// Stops accepting, lets in-flight requests, detached writes whose client went
+    /// away and the consumer's batch in progress finish, stops the jobs and closes the
+    /// pool — all within `timeout` in total; what is still running then is dropped
+    /// (every write is durable or not, and the recovery job ends what it left).
     pub async fn shutdown(self, timeout: std::time::Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
         let _ = self.stop.send(true);
-        if let Ok(joined) = tokio::time::timeout(timeout, self.server).await {
-            joined.context("server task")?.context("server")?;
-        } else {
-            tracing::warn!("in-flight requests did not finish in time");
+        let mut server = self.server;
+        match tokio::time::timeout_at(deadline, &mut server).await {
+            Ok(joined) => joined.context("server task")?.context("server")?,
+            Err(_) => {
+                tracing::warn!("in-flight requests did not finish in time");
+                server.abort();
+            }
         }
-        for job in self.jobs {
-            if tokio::time::timeout(timeout, job).await.is_err() {
+        self.writes.close();
+        if tokio::time::timeout_at(deadline, self.writes.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(writes = self.writes.len(), "writes did not finish in time");
+        }
+        for mut job in self.jobs {
+            if tokio::time::timeout_at(deadline, &mut job).await.is_err() {
                 tracing::warn!("a background job did not stop in time");
+                job.abort();
             }
         }
         if let Some(broker) = self.broker {
-            broker.shutdown().await;
+            let _ = tokio::time::timeout_at(deadline, broker.shutdown()).await;
         }
-        self.db.close().await.context("closing the database pool")?;
+        match tokio::time::timeout_at(deadline, self.db.close()).await {
+            Ok(closed) => closed.context("closing the database pool")?,
+            Err(_) => tracing::warn!("the database pool did not close in time"),
+        }
         tracing::info!("stopped");
         Ok(())
     }
@@ -158,6 +178,45 @@ fn spawn_consumer_jobs(
     jobs
 }
 
+/// Every background job: expiry, warm-up and reconcile, recovery, housekeeping; the
+/// consumer and its sweeper (when this process consumes); the config reload (when
+/// there is a file); the notice subscription (with Redis).
+fn spawn_jobs(
+    settings: &Settings,
+    exec: &Arc<Executors>,
+    limits: Arc<RateLimits>,
+    redis: Option<&Redis>,
+    stop: &watch::Sender<bool>,
+) -> Vec<JoinHandle<()>> {
+    let mut jobs = vec![
+        flash_sale_adapter::jobs::spawn_expiry(exec.clone(), stop.subscribe()),
+        flash_sale_adapter::jobs::spawn_warm_up(exec.clone(), stop.subscribe()),
+        flash_sale_adapter::jobs::spawn_recovery(exec.clone(), stop.subscribe()),
+        flash_sale_adapter::jobs::spawn_housekeeping(limits, stop.subscribe()),
+    ];
+    if settings.mq.consume {
+        jobs.extend(spawn_consumer_jobs(settings, exec, stop));
+    }
+    if let Some(source) = &settings.source {
+        jobs.push(crate::reload::spawn_config_reload(
+            source.clone(),
+            exec.clone(),
+            stop.subscribe(),
+        ));
+    }
+    if let Some(redis) = redis {
+        let exec = exec.clone();
+        jobs.push(RedisNoticeBus::new(redis.clone()).subscribe(
+            move |notice| {
+                let exec = exec.clone();
+                async move { exec.apply_notice(notice).await }
+            },
+            stop.subscribe(),
+        ));
+    }
+    jobs
+}
+
 /// Lets a caller wrap or replace ports before the service is built (tests inject
 /// faults this way).
 pub type PortsHook = Box<dyn FnOnce(&mut Ports) + Send>;
@@ -174,7 +233,7 @@ pub async fn launch_with(
     hook: PortsHook,
 ) -> anyhow::Result<Application> {
     let metrics = flash_sale_adapter::metrics::install();
-    let db = Database::connect(&settings.database.url, settings.database.max_connections)
+    let db = Database::connect(&settings.database.url, &settings.database.pool())
         .await
         .context("connecting to the database")?;
     db.migrate().await.context("migrating the database")?;
@@ -198,6 +257,7 @@ pub async fn launch_with(
     hook(&mut ports);
     let app_settings = flash_sale_app::Settings {
         payment_timeout: settings.orders.payment_timeout.0,
+        recovery_after: settings.stock.recovery_after.0,
         catalogue: CatalogueSettings {
             local_ttl: settings.cache.local_ttl.0,
             null_ttl: settings.cache.null_ttl.0,
@@ -221,36 +281,14 @@ pub async fn launch_with(
         metrics,
         probes: Arc::new(probes),
         limits: limits.clone(),
+        writes: TaskTracker::new(),
+        request_timeout: settings.server.request_timeout.0,
     };
+    let writes = state.writes.clone();
 
     let addr = listener.local_addr().context("listener address")?;
     let (stop, mut stopped) = watch::channel(false);
-    let mut jobs = vec![
-        flash_sale_adapter::jobs::spawn_expiry(exec.clone(), stop.subscribe()),
-        flash_sale_adapter::jobs::spawn_warm_up(exec.clone(), stop.subscribe()),
-        flash_sale_adapter::jobs::spawn_recovery(exec.clone(), stop.subscribe()),
-        flash_sale_adapter::jobs::spawn_housekeeping(limits, stop.subscribe()),
-    ];
-    if settings.mq.consume {
-        jobs.extend(spawn_consumer_jobs(&settings, &exec, &stop));
-    }
-    if let Some(source) = &settings.source {
-        jobs.push(crate::reload::spawn_config_reload(
-            source.clone(),
-            exec.clone(),
-            stop.subscribe(),
-        ));
-    }
-    if let Some(redis) = &redis {
-        let exec = exec.clone();
-        jobs.push(RedisNoticeBus::new(redis.clone()).subscribe(
-            move |notice| {
-                let exec = exec.clone();
-                async move { exec.apply_notice(notice).await }
-            },
-            stop.subscribe(),
-        ));
-    }
+    let jobs = spawn_jobs(&settings, &exec, limits, redis.as_ref(), &stop);
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -268,5 +306,6 @@ pub async fn launch_with(
         db,
         broker,
         exec,
+        writes,
     })
 }

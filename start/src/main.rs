@@ -56,13 +56,16 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(&settings).await,
             Command::Token { sub, role, ttl } => token(&settings, &sub, role, ttl),
         }
-    })
+    });
+    // Whatever a task still holds (a blocked driver thread) does not keep the process.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    result
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
@@ -77,9 +80,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let db = Database::connect(&settings.database.url, 2)
-        .await
-        .context("connecting to the database")?;
+    let db = Database::connect(
+        &settings.database.url,
+        &flash_sale_infrastructure::db::PoolSettings {
+            max_connections: 2,
+            ..settings.database.pool()
+        },
+    )
+    .await
+    .context("connecting to the database")?;
     db.migrate().await.context("migrating")?;
     tracing::info!("migrations applied");
     db.close().await?;

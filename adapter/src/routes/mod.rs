@@ -38,8 +38,13 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(ops::router())
         .fallback(async || ApiError::not_found("route"))
-        .layer(axum::middleware::from_fn(
+        .layer(axum::middleware::from_fn_with_state(
+            state.writes.clone(),
             middleware::run_writes_to_completion,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.request_timeout,
+            middleware::request_budget,
         ))
         .layer(axum::middleware::from_fn(middleware::track_metrics))
         .layer(

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
+
 use flash_sale_client::{OrderDto, OrderPayCmd};
 use flash_sale_domain::gateway::{Clock, GatewayError, OrderGateway, Release};
 use flash_sale_domain::order::{OrderError, Payment, TransactionId};
@@ -130,8 +132,10 @@ pub struct OrderExpireJobExe {
     clock: Arc<dyn Clock>,
 }
 
-/// Orders expired per batch.
+/// Orders read per batch.
 const EXPIRY_BATCH: u64 = 200;
+/// Orders expired at once.
+const EXPIRY_CONCURRENCY: usize = 16;
 
 impl OrderExpireJobExe {
     /// Built from its collaborators.
@@ -147,26 +151,45 @@ impl OrderExpireJobExe {
         }
     }
 
-    /// Expires every order that is due; idempotent, and safe with several instances
-    /// (each order is released at most once). Returns how many this call expired.
+    /// Expires every order that is due, order by order and several at a time; one
+    /// that fails is logged and left for the next run while the others go on.
+    /// Idempotent, and safe with several instances (each order is released at most
+    /// once). Returns how many this call expired.
     pub async fn execute(&self) -> Result<usize, AppError> {
+        let now = self.clock.now();
         let mut expired = 0;
+        let mut after = None;
         loop {
-            let now = self.clock.now();
-            let due = self.orders.expired(now, EXPIRY_BATCH).await?;
-            let batch = due.len();
-            for order in &due {
-                if self
-                    .stock
-                    .release_order(order.product_id, &order.id, Release::Expired, now)
-                    .await?
-                    .is_some()
-                {
-                    expired += 1;
-                    tracing::info!(order.id = %order.id, "unpaid order expired");
+            let due = self.orders.expired(now, after, EXPIRY_BATCH).await?;
+            let Some(last) = due.last() else {
+                return Ok(expired);
+            };
+            after = Some((last.expires_at, last.id.clone()));
+            let count = due.len();
+            let stock = &self.stock;
+            let results: Vec<_> = futures::stream::iter(due)
+                .map(|order| async move {
+                    let released = stock
+                        .release_order(order.product_id, &order.id, Release::Expired, now)
+                        .await;
+                    (order.id, released)
+                })
+                .buffer_unordered(EXPIRY_CONCURRENCY)
+                .collect()
+                .await;
+            for (id, released) in results {
+                match released {
+                    Ok(Some(_)) => {
+                        expired += 1;
+                        tracing::info!(order.id = %id, "unpaid order expired");
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(order.id = %id, error = ?e, "could not expire an order now; the next run tries again");
+                    }
                 }
             }
-            if (batch as u64) < EXPIRY_BATCH {
+            if (count as u64) < EXPIRY_BATCH {
                 return Ok(expired);
             }
         }

@@ -202,7 +202,27 @@ impl OrderingStrategy for SyncOrdering {
                 return Err(AppError::domain(e));
             }
         };
-        match self.orders.place(&order, limit).await {
+        let written = match self.orders.place(&order, limit).await {
+            // The commit's answer was lost: was the order written? Ask before answering.
+            Err(GatewayError::Unavailable(e)) => {
+                match super::confirm(|| async { Ok(self.orders.find(&order.id).await?.is_some()) })
+                    .await
+                {
+                    Some(true) => Ok(()),
+                    Some(false) => Err(GatewayError::Unavailable(e)),
+                    None => {
+                        // Nobody can tell now: the hold stays for the recovery job, which
+                        // asks the database later and commits or releases it.
+                        tracing::warn!(order.id = %order.id, error = %e, "an order's commit could not be confirmed; the recovery job settles its hold");
+                        return Err(AppError::Unavailable(
+                        "the order could not be confirmed; retry with the same Idempotency-Key to learn its outcome".into(),
+                    ));
+                    }
+                }
+            }
+            other => other,
+        };
+        match written {
             Ok(()) => {
                 settle(Settlement::Committed).await;
                 Ok(PlaceOrderOutcome::Created(assembler::order_dto(&order)))
@@ -415,6 +435,11 @@ impl PlaceCore {
         }
         if self.stock.is_sold_out(product.id) {
             return Err(AppError::domain(OrderError::SoldOut));
+        }
+        if crate::budget::exhausted() {
+            return Err(AppError::Unavailable(
+                "the request ran out of time before anything was reserved; try again".into(),
+            ));
         }
         let ordering = self.strategies.get(&strategy).ok_or_else(|| {
             AppError::Internal(anyhow::anyhow!("no implementation for {strategy}"))

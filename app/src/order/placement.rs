@@ -139,7 +139,25 @@ impl OrderingStrategy for AsyncOrdering {
             }
         };
         // Stored before it is published, so that a fast consumer always finds it.
-        if let Err(error) = self.placements.insert(&placement).await {
+        let stored = match self.placements.insert(&placement).await {
+            // The insert's answer was lost: is the placement there? Ask first.
+            Err(GatewayError::Unavailable(e)) => match super::confirm(|| async {
+                Ok(self.placements.find(&placement.id).await?.is_some())
+            })
+            .await
+            {
+                Some(true) => Ok(()),
+                Some(false) => Err(GatewayError::Unavailable(e)),
+                None => {
+                    tracing::warn!(placement.id = %placement.id, error = %e, "a placement could not be confirmed; the recovery job settles its hold");
+                    return Err(AppError::Unavailable(
+                        "the placement could not be confirmed; retry with the same Idempotency-Key to learn its outcome".into(),
+                    ));
+                }
+            },
+            other => other,
+        };
+        if let Err(error) = stored {
             self.release(&placement).await;
             return match (error, ctx.key) {
                 (GatewayError::Duplicate("idempotency_key"), Some(key)) => {
@@ -156,17 +174,21 @@ impl OrderingStrategy for AsyncOrdering {
             };
         }
         if let Err(error) = self.queue.publish(&placement).await {
-            tracing::warn!(%error, placement.id = %placement.id, "publishing a placement failed; released");
             match self.placements.delete(&placement.id).await {
-                Ok(()) => self.release(&placement).await,
-                // The row stays queued: the sweeper resolves it (and releases then).
+                Ok(true) => {
+                    tracing::warn!(%error, placement.id = %placement.id, "publishing a placement failed; released");
+                    self.release(&placement).await;
+                    return Err(AppError::Unavailable(
+                        "the order queue cannot take the request; try again".into(),
+                    ));
+                }
+                // A consumer got the task after all (the broker stored it): accepted.
+                Ok(false) => {}
+                // The row stays queued and the sweeper runs it: accepted all the same.
                 Err(e) => {
-                    tracing::warn!(error = %e, "the unpublished placement stays for the sweeper");
+                    tracing::warn!(%error, error.delete = %e, placement.id = %placement.id, "publishing failed and the placement stays queued; the sweeper runs it");
                 }
             }
-            return Err(AppError::Unavailable(
-                "the order queue cannot take the request; try again".into(),
-            ));
         }
         Ok(PlaceOrderOutcome::Accepted(placement_dto(&placement)))
     }
@@ -282,21 +304,7 @@ impl PlacementConsumeCmdExe {
             return report;
         }
         let fulfil: Vec<Fulfil> = items.iter().map(|(_, f)| f.clone()).collect();
-        let mut attempt = 0;
-        let outcomes = loop {
-            match self.placements.fulfil(&fulfil).await {
-                Ok(outcomes) => break Some(outcomes),
-                Err(e) if attempt < self.backoff.len() => {
-                    tracing::warn!(error = %e, attempt, "a placement batch failed; retrying");
-                    tokio::time::sleep(self.backoff[attempt]).await;
-                    attempt += 1;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "a placement batch failed for good; failing it");
-                    break None;
-                }
-            }
-        };
+        let outcomes = self.fulfil_with_retries(&fulfil).await;
         let Some(outcomes) = outcomes else {
             for (placement, _) in &items {
                 self.fail(
@@ -323,7 +331,17 @@ impl PlacementConsumeCmdExe {
                     self.fail(placement, code, &e.to_string(), &mut report)
                         .await;
                 }
-                Fulfilled::AlreadyResolved => report.duplicates += 1,
+                Fulfilled::AlreadyResolved { succeeded } => {
+                    // A duplicate, or a retry of a batch whose commit answer was lost:
+                    // the hold ends the way the placement did (once, by its token).
+                    let settlement = if succeeded {
+                        Settlement::Committed
+                    } else {
+                        Settlement::Released
+                    };
+                    self.stock.settle_placement(placement, settlement).await;
+                    report.duplicates += 1;
+                }
             }
         }
         metrics::counter!("flash_sale_placements_total", "outcome" => "placed")
@@ -331,6 +349,26 @@ impl PlacementConsumeCmdExe {
         metrics::histogram!("flash_sale_placement_batch_size")
             .record(f64::from(u32::try_from(fulfil.len()).unwrap_or(u32::MAX)));
         report
+    }
+
+    /// Writes the batch, retrying transient failures with a short backoff; `None` when
+    /// the database stayed down.
+    async fn fulfil_with_retries(&self, fulfil: &[Fulfil]) -> Option<Vec<Fulfilled>> {
+        let mut attempt = 0;
+        loop {
+            match self.placements.fulfil(fulfil).await {
+                Ok(outcomes) => return Some(outcomes),
+                Err(e) if attempt < self.backoff.len() => {
+                    tracing::warn!(error = %e, attempt, "a placement batch failed; retrying");
+                    tokio::time::sleep(self.backoff[attempt]).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "a placement batch failed for good; failing it");
+                    return None;
+                }
+            }
+        }
     }
 
     /// `queued → failed`, and the units back when this call did it.
@@ -354,7 +392,24 @@ impl PlacementConsumeCmdExe {
                     .increment(1);
                 report.failed += 1;
             }
-            Ok(false) => report.duplicates += 1,
+            Ok(false) => {
+                // Already resolved — maybe by an earlier attempt whose answer was lost:
+                // its hold ends the way the placement did (settling twice is harmless).
+                match self.placements.find(&placement.id).await {
+                    Ok(Some(p)) if p.is_resolved() => {
+                        let settlement = match p.status {
+                            PlacementStatus::Succeeded(_) => Settlement::Committed,
+                            _ => Settlement::Released,
+                        };
+                        self.stock.settle_placement(placement, settlement).await;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not read a resolved placement; the recovery job settles its hold");
+                    }
+                }
+                report.duplicates += 1;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, placement.id = %placement.id, "could not fail a placement; the sweeper tries again");
                 report.left += 1;

@@ -14,10 +14,6 @@ use flash_sale_domain::stock::StockBucket;
 use super::StockService;
 use crate::error::AppError;
 
-/// A hold or return older than this is stuck: its request is gone, and the recovery
-/// job resolves it from the database.
-pub(super) const STUCK_AFTER: Duration = Duration::from_secs(30);
-
 /// The ledger's view and the database's buckets side by side.
 #[derive(Debug, Clone)]
 pub struct StockCheck {
@@ -106,10 +102,11 @@ impl StockCheck {
         }
     }
 
-    /// A hold or return that has been in progress for longer than [`STUCK_AFTER`].
-    pub fn has_stuck_work(&self) -> bool {
-        self.view.holds.iter().any(|h| h.age >= STUCK_AFTER)
-            || self.view.returns.iter().any(|r| r.age >= STUCK_AFTER)
+    /// A hold or return that has been in progress for longer than `after` (its
+    /// request is gone; the recovery job ends it).
+    pub fn has_stuck_work(&self, after: Duration) -> bool {
+        self.view.holds.iter().any(|h| h.age >= after)
+            || self.view.returns.iter().any(|r| r.age >= after)
     }
 }
 
@@ -184,7 +181,7 @@ impl StockService {
                 && db_available + held == product.stock_total
                 && drift.is_zero()
                 && !drift.uncertain
-                && !check.has_stuck_work(),
+                && !check.has_stuck_work(self.recovery_after),
         })
     }
 }

@@ -10,7 +10,6 @@ use flash_sale_domain::gateway::{EventGateway, ProductGateway};
 use flash_sale_domain::page::PageRequest;
 use flash_sale_domain::product::ProductId;
 
-use super::check::STUCK_AFTER;
 use super::{Drift, StockService};
 use crate::error::AppError;
 
@@ -189,7 +188,12 @@ impl StockRecoveryJobExe {
     pub async fn execute(&self) -> Result<usize, AppError> {
         let mut ended = 0;
         for id in self.warm.online_products().await? {
-            match self.warm.stock.recover(id, STUCK_AFTER).await {
+            match self
+                .warm
+                .stock
+                .recover(id, self.warm.stock.recovery_after)
+                .await
+            {
                 Ok(n) => ended += n,
                 Err(e) => {
                     tracing::warn!(product.id = id.0, error = %e, "recovery of a product failed; next round");

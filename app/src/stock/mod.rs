@@ -55,6 +55,7 @@ pub struct StockService {
     locks: Arc<dyn LockGateway>,
     bus: Option<Arc<dyn NoticeBus>>,
     clock: Arc<dyn Clock>,
+    recovery_after: Duration,
     loader: Mutex<()>,
     sold_out: moka::sync::Cache<ProductId, ()>,
     /// Bumped whenever units come back, so that a `SOLD_OUT` answer that was on its
@@ -81,6 +82,8 @@ pub struct StockPorts {
     pub bus: Option<Arc<dyn NoticeBus>>,
     /// The time.
     pub clock: Arc<dyn Clock>,
+    /// A hold or return in progress for longer than this has lost its request.
+    pub recovery_after: Duration,
 }
 
 impl StockService {
@@ -94,6 +97,7 @@ impl StockService {
             locks: ports.locks,
             bus: ports.bus,
             clock: ports.clock,
+            recovery_after: ports.recovery_after,
             loader: Mutex::new(()),
             sold_out: moka::sync::Cache::builder()
                 .name("stock.sold_out")

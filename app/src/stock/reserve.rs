@@ -14,7 +14,8 @@ impl StockService {
     /// briefly while it is suspended. A `SOLD_OUT` with nothing left sets the
     /// product's sold-out flag, unless units came back while it was on its way.
     pub async fn reserve(&self, request: ReserveRequest<'_>) -> Result<Reservation, AppError> {
-        let deadline = tokio::time::Instant::now() + SUSPEND_PATIENCE;
+        let patience = tokio::time::Instant::now() + SUSPEND_PATIENCE;
+        let deadline = crate::budget::deadline().map_or(patience, |d| d.min(patience));
         loop {
             let epoch = self.epoch(request.product_id);
             match self.ledger.reserve(request).await? {

@@ -13,6 +13,14 @@ use flash_sale_domain::product::{ProductError, ProductId};
 use flash_sale_domain::stock::BucketDelta;
 
 use super::{SUSPEND_PATIENCE, StockService};
+
+/// How long a release waits before each retry when the database could not answer.
+const RELEASE_RETRIES: [Duration; 4] = [
+    Duration::from_millis(100),
+    Duration::from_millis(300),
+    Duration::from_millis(700),
+    Duration::from_millis(1500),
+];
 use crate::error::AppError;
 
 fn suspended(error: &GatewayError) -> bool {
@@ -64,6 +72,12 @@ impl StockService {
     /// Cancels or expires a pending order: the database first (exactly once, with the
     /// order's row locked), then the ledger, each bucket of the order as the database
     /// has it. The order as released, or `None` when it was no longer pending.
+    ///
+    /// When the database cannot answer, the release is tried again with the same
+    /// token for a few seconds (a retry recognises its own earlier commit). If it still
+    /// cannot tell, the return stays announced — the recovery job drops it and the
+    /// reconcile rewrites the ledger from whatever the database holds — and the error
+    /// is returned.
     pub async fn release_order(
         &self,
         product_id: ProductId,
@@ -76,7 +90,16 @@ impl StockService {
         // one order must not consume each other's token).
         let token = format!("release:{id}:{}", uuid::Uuid::now_v7());
         self.begin_return(product_id, &token).await?;
-        let result = self.orders.release(id, release, now).await;
+        let mut result = self.orders.release(id, release, now, &token).await;
+        for pause in RELEASE_RETRIES {
+            match &result {
+                Err(GatewayError::Unavailable(_)) => {
+                    tokio::time::sleep(pause).await;
+                    result = self.orders.release(id, release, now, &token).await;
+                }
+                _ => break,
+            }
+        }
         match &result {
             Ok(Some(order)) => {
                 self.finish_return(
@@ -86,6 +109,10 @@ impl StockService {
                     Some((&order.user_id, order.quantity)),
                 )
                 .await;
+            }
+            // The outcome is unknown: leave the return announced for the recovery job.
+            Err(GatewayError::Unavailable(e)) => {
+                tracing::warn!(order.id = %id, error = %e, "a release could not be confirmed; its return stays open for the recovery job");
             }
             _ => self.finish_return(product_id, &token, &[], None).await,
         }

@@ -92,6 +92,9 @@ pub trait OrderGateway: Send + Sync {
     /// (a re-arrangement may have moved it); a bucket that does not take its units is
     /// an error, never ignored. Exactly once: `None` when the order was no longer
     /// pending (someone else released it, or it was paid), else the order as released.
+    /// `token` names this return on the order's row: a retry with the same token
+    /// that finds the order released by it (the first answer was lost) answers the
+    /// order as released.
     ///
     /// # Errors
     /// `NotFound` when there is no such order; `Unavailable`; nothing is written on
@@ -101,13 +104,20 @@ pub trait OrderGateway: Send + Sync {
         id: &OrderId,
         release: Release,
         now: DateTime<Utc>,
+        token: &str,
     ) -> Result<Option<Order>, GatewayError>;
 
-    /// Up to `limit` `pending_payment` orders whose `expires_at` is at or before `now`.
+    /// Up to `limit` `pending_payment` orders whose `expires_at` is at or before `now`,
+    /// by `(expires_at, id)`, starting after `after` (the last of the previous page).
     ///
     /// # Errors
     /// `Unavailable` when the database cannot be reached.
-    async fn expired(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Order>, GatewayError>;
+    async fn expired(
+        &self,
+        now: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, OrderId)>,
+        limit: u64,
+    ) -> Result<Vec<Order>, GatewayError>;
 
     /// Σ quantity of a product's `pending_payment` and `paid` orders.
     ///

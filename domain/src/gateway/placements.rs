@@ -27,9 +27,14 @@ pub enum Fulfilled {
     /// A database guard said no (sold out, over the limit); nothing was written and
     /// the placement is still `queued`: fail it.
     Rejected(OrderError),
-    /// The placement had already left `queued` (a duplicate delivery, or the sweeper
-    /// failed it): nothing was written, and nothing is to be settled.
-    AlreadyResolved,
+    /// The placement had already left `queued` — a duplicate delivery, an earlier
+    /// attempt whose answer was lost, or the sweeper failed it: nothing was written
+    /// now. Its hold is settled the way it ended (settling twice changes nothing), so
+    /// that a retry finishes what its lost first attempt started.
+    AlreadyResolved {
+        /// Whether it ended with its order written.
+        succeeded: bool,
+    },
 }
 
 /// Stores async placements (embedded mode and the default: durable rows).
@@ -42,11 +47,13 @@ pub trait PlacementGateway: Send + Sync {
     /// `Unavailable`.
     async fn insert(&self, placement: &Placement) -> Result<(), GatewayError>;
 
-    /// Forgets a placement whose task could not be published (it never was accepted).
+    /// Forgets a placement whose task could not be published (it never was
+    /// accepted), if it is still `queued`; `false` when it was not (a consumer got
+    /// the task after all: it is accepted).
     ///
     /// # Errors
     /// `Unavailable`.
-    async fn delete(&self, id: &PlacementId) -> Result<(), GatewayError>;
+    async fn delete(&self, id: &PlacementId) -> Result<bool, GatewayError>;
 
     /// The placement, if it exists.
     ///

@@ -19,7 +19,9 @@ pub fn db_error(err: DbErr) -> GatewayError {
 }
 
 /// Whether the error says "try again" rather than "this is wrong": no connection, a
-/// timeout, a deadlock or a serialization failure.
+/// timeout (connecting, waiting for a lock, running a statement, idling in a
+/// transaction), a deadlock or a serialization failure. Nothing of the failed
+/// statement's transaction was committed.
 pub fn is_transient(err: &DbErr) -> bool {
     match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
@@ -31,12 +33,31 @@ pub fn is_transient(err: &DbErr) -> bool {
                 | sqlx::Error::WorkerCrashed
                 | sqlx::Error::Tls(_)
                 | sqlx::Error::Protocol(_) => true,
-                sqlx::Error::Database(db) => matches!(
-                    db.code().as_deref(),
-                    // MySQL deadlock / lock wait timeout, PostgreSQL serialization
-                    // failure / deadlock, SQLite busy / locked.
-                    Some("1213" | "1205" | "40001" | "40P01" | "5" | "6" | "517" | "262")
-                ),
+                sqlx::Error::Database(db) => {
+                    // MySQL/MariaDB: deadlock, lock wait timeout, statement timeout
+                    // (by number: their SQLSTATE is the generic HY000/70100).
+                    let mysql = db
+                        .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                        .is_some_and(|e| matches!(e.number(), 1213 | 1205 | 1969 | 3024));
+                    mysql
+                        || matches!(
+                            db.code().as_deref(),
+                            // PostgreSQL serialization failure, deadlock, lock timeout,
+                            // statement timeout, idle-in-transaction timeout; SQLite
+                            // busy / locked.
+                            Some(
+                                "40001"
+                                    | "40P01"
+                                    | "55P03"
+                                    | "57014"
+                                    | "25P03"
+                                    | "5"
+                                    | "6"
+                                    | "517"
+                                    | "262"
+                            )
+                        )
+                }
                 _ => false,
             }
         }

@@ -34,6 +34,75 @@ pub use order_gateway::SeaOrmOrderGateway;
 pub use placement_gateway::SeaOrmPlacementGateway;
 pub use product_gateway::SeaOrmProductGateway;
 
+/// The pool's size and the time limits every connection sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long a statement waits for a row lock.
+    pub lock_timeout: Duration,
+    /// How long one statement may run.
+    pub statement_timeout: Duration,
+    /// How long an idle or silent session lives.
+    pub session_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            lock_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(15),
+            session_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+fn whole_seconds(d: Duration) -> u64 {
+    d.as_secs().max(1)
+}
+
+impl PoolSettings {
+    /// MariaDB/MySQL: the session variables set on each new connection — those both
+    /// have, then MariaDB's statement limit (MySQL has none for writes; its error is
+    /// ignored).
+    fn session_sql(&self) -> (String, String) {
+        (
+            format!(
+                "SET SESSION innodb_lock_wait_timeout = {}, wait_timeout = {}, \
+                 net_read_timeout = {}, net_write_timeout = {}",
+                whole_seconds(self.lock_timeout),
+                whole_seconds(self.session_timeout),
+                whole_seconds(self.session_timeout),
+                whole_seconds(self.session_timeout),
+            ),
+            format!(
+                "SET SESSION max_statement_time = {}",
+                whole_seconds(self.statement_timeout)
+            ),
+        )
+    }
+
+    /// PostgreSQL: the run-time parameters each connection starts with.
+    fn postgres_params(&self) -> Vec<(&'static str, String)> {
+        let ms = |d: Duration| d.as_millis().max(1).to_string();
+        // A silent client is found by TCP keepalives: idle, then probes.
+        let idle = whole_seconds(self.session_timeout / 2);
+        let interval = whole_seconds(self.session_timeout / 8);
+        vec![
+            ("lock_timeout", ms(self.lock_timeout)),
+            ("statement_timeout", ms(self.statement_timeout)),
+            (
+                "idle_in_transaction_session_timeout",
+                ms(self.session_timeout),
+            ),
+            ("tcp_keepalives_idle", idle.to_string()),
+            ("tcp_keepalives_interval", interval.to_string()),
+            ("tcp_keepalives_count", "3".to_owned()),
+        ]
+    }
+}
+
 /// A connection pool plus, on SQLite, the write gate.
 #[derive(Clone)]
 pub struct Database {
@@ -102,15 +171,19 @@ impl Deref for WriteTx {
 }
 
 impl Database {
-    /// Connects to `url` (`sqlite:`, `mysql:` or `postgres:`) with at most
-    /// `max_connections` pooled connections.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbErr> {
+    /// Connects to `url` (`sqlite:`, `mysql:` or `postgres:`) with `pool`'s size, and
+    /// tells the database, on every connection it opens, how long to wait for a lock,
+    /// to run a statement and to keep an idle or silent session: a session orphaned by
+    /// a network partition then dies and releases its row locks within a bounded time.
+    pub async fn connect(url: &str, pool: &PoolSettings) -> Result<Self, DbErr> {
         let mut options = ConnectOptions::new(url.to_owned());
         options
-            .max_connections(max_connections.max(1))
+            .max_connections(pool.max_connections.max(1))
             .min_connections(1)
             .connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(5))
+            // Retire idle connections before the server's own idle timeout ends them.
+            .idle_timeout(pool.session_timeout / 2)
             .sqlx_logging(false)
             .map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(SqliteJournalMode::Wal)
@@ -118,6 +191,23 @@ impl Database {
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
             });
+        let session = pool.session_sql();
+        options.map_sqlx_mysql_pool_opts(move |o| {
+            let session = session.clone();
+            o.after_connect(move |conn, _| {
+                let (both, mariadb) = session.clone();
+                Box::pin(async move {
+                    use sea_orm::sqlx::{AssertSqlSafe, Executor};
+                    conn.execute(AssertSqlSafe(both)).await?;
+                    if let Err(e) = conn.execute(AssertSqlSafe(mariadb)).await {
+                        tracing::debug!(error = %e, "no max_statement_time here (MySQL)");
+                    }
+                    Ok(())
+                })
+            })
+        });
+        let params = pool.postgres_params();
+        options.map_sqlx_postgres_opts(move |o| o.options(params.clone()));
         let conn = sea_orm::Database::connect(options).await?;
         let write_gate =
             (conn.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));

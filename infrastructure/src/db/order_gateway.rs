@@ -19,8 +19,8 @@ use flash_sale_domain::product::{PerUserLimit, ProductId};
 use flash_sale_domain::{Strategy, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, DbBackend, DbErr, EntityTrait, NotSet, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 use super::entity::{inventory_ledger, order, purchase_quota};
@@ -119,6 +119,7 @@ pub(super) fn to_row(order: &Order) -> order::ActiveModel {
         paid_at: Set(order.paid_at),
         transaction_id: Set(order.transaction_id.as_ref().map(|t| t.as_str().to_owned())),
         updated_at: Set(order.updated_at),
+        released_by: NotSet,
     }
 }
 
@@ -187,21 +188,25 @@ impl SeaOrmOrderGateway {
         id: &OrderId,
         release: Release,
         now: DateTime<Utc>,
+        token: &str,
     ) -> Result<Option<Order>, DbErr> {
         let tx = self.db.begin_write().await?;
-        let result = Self::release_in(&tx, self.db.backend(), id, release, now).await;
+        let result = Self::release_in(&tx, self.db.backend(), id, release, now, token).await;
         tx.finish(result, Option::is_some).await
     }
 
     /// Locks the order's row and reads it, so that the buckets its units go back to
-    /// are the ones it names now; then the status, every bucket of its allocation, the
-    /// quota and one ledger row per bucket.
+    /// are the ones it names now; then the status (and who released it), every bucket
+    /// of its allocation, the quota and one ledger row per bucket. A release that
+    /// finds its own token on the row was done by an earlier attempt whose answer was
+    /// lost: it answers that (the transaction writes nothing).
     async fn release_in(
         tx: &WriteTx,
         backend: DbBackend,
         id: &OrderId,
         release: Release,
         now: DateTime<Utc>,
+        token: &str,
     ) -> Result<Option<Order>, DbErr> {
         let (status, reason) = match release {
             Release::Cancelled => (OrderStatus::Cancelled, LedgerReason::OrderCancelled),
@@ -213,7 +218,11 @@ impl SeaOrmOrderGateway {
         else {
             return Err(DbErr::RecordNotFound(format!("order {id}")));
         };
+        let ours = row.released_by.as_deref() == Some(token);
         let mut order = to_domain(row).map_err(|e| DbErr::Custom(e.to_string()))?;
+        if ours && order.status == status {
+            return Ok(Some(order));
+        }
         if order.status != OrderStatus::PendingPayment
             || (release == Release::Expired && order.expires_at > now)
         {
@@ -222,6 +231,7 @@ impl SeaOrmOrderGateway {
         let changed = order::Entity::update_many()
             .col_expr(order::Column::Status, Expr::value(status.as_str()))
             .col_expr(order::Column::UpdatedAt, Expr::value(now))
+            .col_expr(order::Column::ReleasedBy, Expr::value(token))
             .filter(order::Column::Id.eq(id.as_str()))
             .filter(order::Column::Status.eq(OrderStatus::PendingPayment.as_str()))
             .exec(&**tx)
@@ -291,8 +301,13 @@ impl OrderGateway for SeaOrmOrderGateway {
     async fn place(&self, order: &Order, limit: PerUserLimit) -> Result<(), GatewayError> {
         match with_retries(|| self.try_place(order, limit)).await {
             Ok(Placed::Done) => Ok(()),
-            // A retry after a commit whose answer was lost meets its own order: done.
+            // A retry after a commit whose answer was lost meets its own order — as a
+            // taken id, or as a guard its own first attempt already moved (the quota,
+            // the bucket): done.
             Err(e) if is_primary_key_violation(&e) && self.find(&order.id).await?.is_some() => {
+                Ok(())
+            }
+            Ok(Placed::SoldOut | Placed::OverLimit) if self.find(&order.id).await?.is_some() => {
                 Ok(())
             }
             Ok(Placed::SoldOut) => Err(GatewayError::rejected(OrderError::SoldOut)),
@@ -401,8 +416,9 @@ impl OrderGateway for SeaOrmOrderGateway {
         id: &OrderId,
         release: Release,
         now: DateTime<Utc>,
+        token: &str,
     ) -> Result<Option<Order>, GatewayError> {
-        match with_retries(|| self.try_release(id, release, now)).await {
+        match with_retries(|| self.try_release(id, release, now, token)).await {
             Ok(released) => Ok(released),
             Err(DbErr::RecordNotFound(_)) => Err(GatewayError::NotFound),
             Err(e) => Err(db_error(e)),
@@ -410,11 +426,29 @@ impl OrderGateway for SeaOrmOrderGateway {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn expired(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Order>, GatewayError> {
-        order::Entity::find()
+    async fn expired(
+        &self,
+        now: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, OrderId)>,
+        limit: u64,
+    ) -> Result<Vec<Order>, GatewayError> {
+        let mut query = order::Entity::find()
             .filter(order::Column::Status.eq(OrderStatus::PendingPayment.as_str()))
-            .filter(order::Column::ExpiresAt.lte(now))
+            .filter(order::Column::ExpiresAt.lte(now));
+        if let Some((expires_at, id)) = after {
+            query = query.filter(
+                Condition::any()
+                    .add(order::Column::ExpiresAt.gt(expires_at))
+                    .add(
+                        Condition::all()
+                            .add(order::Column::ExpiresAt.eq(expires_at))
+                            .add(order::Column::Id.gt(id.as_str())),
+                    ),
+            );
+        }
+        query
             .order_by_asc(order::Column::ExpiresAt)
+            .order_by_asc(order::Column::Id)
             .limit(limit)
             .all(self.db.connection())
             .await

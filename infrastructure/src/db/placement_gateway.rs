@@ -234,16 +234,31 @@ async fn batch_in(tx: &WriteTx, db: &Database, batch: &[Fulfil]) -> Result<bool,
     Ok(true)
 }
 
+/// How a placement that is no longer queued ended (one that is gone never became an
+/// order).
+async fn resolved_as(tx: &WriteTx, id: &str) -> Result<Fulfilled, DbErr> {
+    let status: Option<String> = placement::Entity::find_by_id(id.to_owned())
+        .select_only()
+        .column(placement::Column::Status)
+        .into_tuple()
+        .one(&**tx)
+        .await?;
+    Ok(Fulfilled::AlreadyResolved {
+        succeeded: status.as_deref() == Some("succeeded"),
+    })
+}
+
 /// One placement on its own: its row locked and read, claimed, then the order
 /// transaction with the units where the row says.
 async fn one_in(tx: &WriteTx, db: &Database, item: &Fulfil) -> Result<Fulfilled, DbErr> {
-    let allocations = queued_allocations(tx, db.backend(), &[placement_of(item)?]).await?;
+    let id = placement_of(item)?;
+    let allocations = queued_allocations(tx, db.backend(), &[id]).await?;
     let Some(current) = current_orders(std::slice::from_ref(item), &allocations)? else {
-        return Ok(Fulfilled::AlreadyResolved);
+        return resolved_as(tx, id).await;
     };
     let item = &current[0];
     if !claim(tx, item).await? {
-        return Ok(Fulfilled::AlreadyResolved);
+        return resolved_as(tx, id).await;
     }
     Ok(
         match place_in(tx, db.backend(), &item.order, item.limit).await? {
@@ -274,7 +289,7 @@ impl SeaOrmPlacementGateway {
             Ok(outcome) => Ok(outcome),
             // A retried commit whose answer was lost meets its own order.
             Err(e) if is_primary_key_violation(&e) || duplicate_key(&e) == Some("placement_id") => {
-                Ok(Fulfilled::AlreadyResolved)
+                Ok(Fulfilled::AlreadyResolved { succeeded: true })
             }
             Err(e) => match duplicate_key(&e) {
                 // The buyer used the key for an order of another strategy.
@@ -299,13 +314,13 @@ impl PlacementGateway for SeaOrmPlacementGateway {
     }
 
     #[tracing::instrument(skip_all, fields(placement.id = %id))]
-    async fn delete(&self, id: &PlacementId) -> Result<(), GatewayError> {
+    async fn delete(&self, id: &PlacementId) -> Result<bool, GatewayError> {
         placement::Entity::delete_many()
             .filter(placement::Column::Id.eq(id.as_str()))
             .filter(placement::Column::Status.eq(QUEUED))
             .exec(self.db.connection())
             .await
-            .map(|_| ())
+            .map(|r| r.rows_affected == 1)
             .map_err(db_error)
     }
 

@@ -82,20 +82,26 @@ impl OrderGateway for FaultyOrders {
         id: &OrderId,
         release: Release,
         now: DateTime<Utc>,
+        token: &str,
     ) -> Result<Option<Order>, GatewayError> {
         faulty!(
             self,
             "release",
             id.to_string(),
-            self.inner.release(id, release, now)
+            self.inner.release(id, release, now, token)
         )
     }
-    async fn expired(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Order>, GatewayError> {
+    async fn expired(
+        &self,
+        now: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, OrderId)>,
+        limit: u64,
+    ) -> Result<Vec<Order>, GatewayError> {
         faulty!(
             self,
             "expired",
             String::new(),
-            self.inner.expired(now, limit)
+            self.inner.expired(now, after, limit)
         )
     }
     async fn held(&self, product_id: ProductId) -> Result<i64, GatewayError> {

@@ -411,14 +411,19 @@ mod on_a_cluster {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs MariaDB on 127.0.0.1:3306 and redis-server/redis-cli installed; run scripts/test-all.sh"]
     async fn mariadb() {
-        a_sale_on_a_redis_cluster_spreads_buckets_and_keeps_every_invariant(Backend::MariaDb).await;
+        Box::pin(
+            a_sale_on_a_redis_cluster_spreads_buckets_and_keeps_every_invariant(Backend::MariaDb),
+        )
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs PostgreSQL on 127.0.0.1:5432 and redis-server/redis-cli installed; run scripts/test-all.sh"]
     async fn postgres() {
-        a_sale_on_a_redis_cluster_spreads_buckets_and_keeps_every_invariant(Backend::Postgres)
-            .await;
+        Box::pin(
+            a_sale_on_a_redis_cluster_spreads_buckets_and_keeps_every_invariant(Backend::Postgres),
+        )
+        .await;
     }
 }
 

@@ -10,6 +10,7 @@ mod buckets;
 mod cache;
 mod catalogue;
 mod errors;
+mod faults;
 mod ops;
 mod orders;
 mod placements;

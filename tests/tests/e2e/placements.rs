@@ -323,9 +323,12 @@ async fn a_task_delivered_twice_makes_one_order(backend: Backend) {
 
 /// The placement row as stored (what a broker would deliver again).
 async fn stored_placement(t: &TestApp, id: &str) -> Placement {
-    let db = flash_sale_infrastructure::db::Database::connect(&t.db.url, 2)
-        .await
-        .expect("connects");
+    let db = flash_sale_infrastructure::db::Database::connect(
+        &t.db.url,
+        &flash_sale_infrastructure::db::PoolSettings::default(),
+    )
+    .await
+    .expect("connects");
     let gateway = flash_sale_infrastructure::db::SeaOrmPlacementGateway::new(db);
     gateway
         .find(&PlacementId::parse(id).expect("id"))
@@ -346,7 +349,7 @@ impl PlacementGateway for Outage {
     async fn insert(&self, p: &Placement) -> Result<(), GatewayError> {
         self.inner.insert(p).await
     }
-    async fn delete(&self, id: &PlacementId) -> Result<(), GatewayError> {
+    async fn delete(&self, id: &PlacementId) -> Result<bool, GatewayError> {
         self.inner.delete(id).await
     }
     async fn find(&self, id: &PlacementId) -> Result<Option<Placement>, GatewayError> {

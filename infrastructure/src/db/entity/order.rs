@@ -46,6 +46,8 @@ pub struct Model {
     pub transaction_id: Option<String>,
     /// Last change.
     pub updated_at: DateTimeUtc,
+    /// The token of the return (cancel, expiry) that released it.
+    pub released_by: Option<String>,
 }
 
 /// No navigable relations; joins are written out where needed.

@@ -1,9 +1,11 @@
 //! Orders and placements whose units come from several buckets: `bucket_split` holds
 //! the parts (`3:1,5:1`) when there is more than one; `bucket_no` stays the main one.
-//! Plus the index the re-lay's read of a product's queued placements uses.
+//! `orders.released_by` names the return that released an order, so that a retry of
+//! a release whose answer was lost recognises its own work. Plus the index the
+//! re-lay's read of a product's queued placements uses.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::text_null;
+use sea_orm_migration::schema::{string_len_null, text_null};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -12,6 +14,7 @@ pub struct Migration;
 enum Orders {
     Table,
     BucketSplit,
+    ReleasedBy,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -30,6 +33,14 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(Orders::Table)
                     .add_column(text_null(Orders::BucketSplit))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Orders::Table)
+                    .add_column(string_len_null(Orders::ReleasedBy, 96))
                     .to_owned(),
             )
             .await?;
@@ -67,6 +78,14 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(Placements::Table)
                     .drop_column(Placements::BucketSplit)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Orders::Table)
+                    .drop_column(Orders::ReleasedBy)
                     .to_owned(),
             )
             .await?;
