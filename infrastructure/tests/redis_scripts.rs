@@ -622,3 +622,88 @@ async fn a_settlement_finds_a_hold_wherever_a_reload_put_it() {
     }
     f.cleanup().await;
 }
+
+#[tokio::test]
+#[ignore = "needs Redis on 127.0.0.1:6379; run scripts/test-all.sh"]
+async fn cluster_bucket_scripts_retried_by_the_client_change_nothing_twice() {
+    let f = Fixture::new().await;
+    let url = std::env::var("FLASH_SALE_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/1".to_owned());
+    let mut conn = redis::Client::open(url)
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connection");
+    let key = format!("{{{}:p{}:b0}}", f.redis.prefix(), P.0);
+    let _: i64 = redis::cmd("HSET")
+        .arg(&key)
+        .arg("avail")
+        .arg(5)
+        .arg("inflight")
+        .arg(0)
+        .query_async(&mut conn)
+        .await
+        .expect("hset");
+    let counters = |conn: &mut redis::aio::MultiplexedConnection| {
+        let key = key.clone();
+        let mut conn = conn.clone();
+        async move {
+            let (avail, inflight): (i64, i64) = redis::cmd("HMGET")
+                .arg(&key)
+                .arg("avail")
+                .arg("inflight")
+                .query_async(&mut conn)
+                .await
+                .expect("hmget");
+            (avail, inflight)
+        }
+    };
+    let take = redis::Script::new(include_str!("../src/redis/lua/bucket_take.lua"));
+    for _ in 0..2 {
+        let answer: Vec<i64> = take
+            .key(&key)
+            .arg("tok")
+            .arg(2)
+            .arg("1")
+            .invoke_async(&mut conn)
+            .await
+            .expect("take");
+        assert_eq!(answer[..2], [1, 2], "the same units, whatever the retries");
+    }
+    assert_eq!(counters(&mut conn).await, (3, 2), "taken once");
+    let adjust = redis::Script::new(include_str!("../src/redis/lua/bucket_adjust.lua"));
+    let answers: Vec<i64> = [
+        adjust
+            .key(&key)
+            .arg("ret")
+            .arg(4)
+            .invoke_async(&mut conn)
+            .await
+            .expect("adjust"),
+        adjust
+            .key(&key)
+            .arg("ret")
+            .arg(4)
+            .invoke_async(&mut conn)
+            .await
+            .expect("adjust"),
+    ]
+    .into();
+    assert_eq!(answers, [1, 2], "applied, then recognised");
+    assert_eq!(counters(&mut conn).await, (7, 2), "returned once");
+    let settle = redis::Script::new(include_str!("../src/redis/lua/bucket_settle.lua"));
+    let mut moved = Vec::new();
+    for _ in 0..2 {
+        let units: i64 = settle
+            .key(&key)
+            .arg("tok")
+            .arg("release")
+            .invoke_async(&mut conn)
+            .await
+            .expect("settle");
+        moved.push(units);
+    }
+    assert_eq!(moved, [2, 0], "settled once");
+    assert_eq!(counters(&mut conn).await, (9, 0));
+    f.cleanup().await;
+}

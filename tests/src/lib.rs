@@ -189,6 +189,9 @@ impl TestApp {
             Box::new(move |ports| {
                 ports.orders = faults::FaultyOrders::wrap(ports.orders.clone(), &hooked);
                 ports.stock = faults::FaultyLedger::wrap(ports.stock.clone(), &hooked);
+                ports.placements =
+                    faults::FaultyPlacements::wrap(ports.placements.clone(), &hooked);
+                ports.queue = faults::FaultyQueue::wrap(ports.queue.clone(), &hooked);
             }),
         )
         .await;

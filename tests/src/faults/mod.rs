@@ -126,6 +126,18 @@ impl Faults {
         });
     }
 
+    /// The next `times` calls of `op` whose arguments contain `key` fail as
+    /// `Unavailable` before reaching the gateway.
+    pub fn fail_matching(&self, op: &'static str, key: &str, times: usize) {
+        self.plan(Rule {
+            op,
+            key: Some(key.to_owned()),
+            when: When::Before,
+            action: Action::Fail,
+            left: Some(times),
+        });
+    }
+
     /// The next `times` calls of `op` reach the gateway (their work is done) and then
     /// fail as `Unavailable` — a reply lost after the work.
     pub fn fail_after(&self, op: &'static str, times: usize) {
@@ -180,19 +192,35 @@ impl Faults {
             .unwrap_or(0)
     }
 
-    fn take(&self, op: &'static str, key: &str, when: When) -> Option<Action> {
+    /// Every planned action that applies to this call, in the order planned (each
+    /// counted against its rule).
+    fn take(&self, op: &'static str, key: &str, when: When) -> Vec<Action> {
         let mut rules = self.rules.lock().unwrap_or_else(PoisonError::into_inner);
-        let index = rules.iter().position(|r| {
-            r.op == op
-                && r.when == when
-                && r.left != Some(0)
-                && r.key.as_deref().is_none_or(|k| key.contains(k))
-        })?;
-        let rule = &mut rules[index];
-        if let Some(left) = rule.left.as_mut() {
-            *left -= 1;
+        rules
+            .iter_mut()
+            .filter(|r| {
+                r.op == op
+                    && r.when == when
+                    && r.left != Some(0)
+                    && r.key.as_deref().is_none_or(|k| key.contains(k))
+            })
+            .map(|rule| {
+                if let Some(left) = rule.left.as_mut() {
+                    *left -= 1;
+                }
+                rule.action.clone()
+            })
+            .collect()
+    }
+
+    async fn act_all(&self, actions: Vec<Action>) -> Result<(), GatewayError> {
+        let mut outcome = Ok(());
+        for action in actions {
+            if let Err(e) = self.act(action).await {
+                outcome = outcome.and(Err(e));
+            }
         }
-        Some(rule.action.clone())
+        outcome
     }
 
     async fn act(&self, action: Action) -> Result<(), GatewayError> {
@@ -217,19 +245,13 @@ impl Faults {
             .unwrap_or_else(PoisonError::into_inner)
             .entry(op)
             .or_default() += 1;
-        match self.take(op, key, When::Before) {
-            Some(action) => self.act(action).await,
-            None => Ok(()),
-        }
+        self.act_all(self.take(op, key, When::Before)).await
     }
 
     /// Called by a wrapper after the gateway answered `op`; an injected failure
     /// replaces the answer.
     pub async fn after(&self, op: &'static str, key: &str) -> Result<(), GatewayError> {
-        match self.take(op, key, When::After) {
-            Some(action) => self.act(action).await,
-            None => Ok(()),
-        }
+        self.act_all(self.take(op, key, When::After)).await
     }
 }
 
@@ -246,6 +268,8 @@ macro_rules! faulty {
 
 mod ledger;
 mod orders;
+mod placements;
 
 pub use ledger::FaultyLedger;
 pub use orders::FaultyOrders;
+pub use placements::{FaultyPlacements, FaultyQueue};

@@ -3,7 +3,9 @@
 //! available sells again, and no buyer told 503 holds an order.
 
 mod crash;
+mod defects;
 mod network;
+mod shutdown;
 
 use std::time::{Duration, Instant};
 

@@ -53,7 +53,12 @@ mod redis {
     crate::on_redis_stacks!(
         a_redis_cut_for_two_seconds_costs_no_unit_and_no_false_503,
         a_slow_redis_answers_503_fast_and_leaks_no_connection,
+        redis_restarted_empty_mid_sale_is_rebuilt_from_the_database,
     );
+
+    async fn redis_restarted_empty_mid_sale_is_rebuilt_from_the_database(backend: Backend) {
+        storm(backend, Dependency::Redis, Fault::RestartEmpty).await;
+    }
 
     async fn a_redis_cut_for_two_seconds_costs_no_unit_and_no_false_503(backend: Backend) {
         storm(backend, Dependency::Redis, Fault::Cut).await;
@@ -78,6 +83,8 @@ enum Fault {
     Partition,
     /// 500 ms on every chunk, for 3 s.
     Slow,
+    /// Down for 1 s and back with none of its data (a restart without persistence).
+    RestartEmpty,
 }
 
 /// The time budget of a request in these tests.
@@ -150,9 +157,14 @@ async fn storm(backend: Backend, dependency: Dependency, fault: Fault) {
             Duration::from_secs(3),
             Box::new(|| proxy.delay(Duration::from_millis(500))),
         ),
+        Fault::RestartEmpty => (Duration::from_secs(1), Box::new(|| proxy.cut())),
     };
     apply();
     tokio::time::sleep(length).await;
+    if fault == Fault::RestartEmpty {
+        let redis = t.redis.as_ref().expect("a Redis stack").connect().await;
+        redis.delete_prefix().await.expect("wiped");
+    }
     proxy.restore();
     let healed = Instant::now();
 
