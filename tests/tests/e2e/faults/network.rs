@@ -29,21 +29,21 @@ mod database {
         if backend == Backend::Sqlite {
             return; // a file, no network
         }
-        storm(backend, Dependency::Database, Fault::Cut).await;
+        Box::pin(storm(backend, Dependency::Database, Fault::Cut)).await;
     }
 
     async fn a_database_partition_heals_within_a_bounded_time(backend: Backend) {
         if backend == Backend::Sqlite {
             return;
         }
-        storm(backend, Dependency::Database, Fault::Partition).await;
+        Box::pin(storm(backend, Dependency::Database, Fault::Partition)).await;
     }
 
     async fn a_slow_database_answers_503_fast_and_leaks_no_connection(backend: Backend) {
         if backend == Backend::Sqlite {
             return;
         }
-        storm(backend, Dependency::Database, Fault::Slow).await;
+        Box::pin(storm(backend, Dependency::Database, Fault::Slow)).await;
     }
 }
 
@@ -57,15 +57,15 @@ mod redis {
     );
 
     async fn redis_restarted_empty_mid_sale_is_rebuilt_from_the_database(backend: Backend) {
-        storm(backend, Dependency::Redis, Fault::RestartEmpty).await;
+        Box::pin(storm(backend, Dependency::Redis, Fault::RestartEmpty)).await;
     }
 
     async fn a_redis_cut_for_two_seconds_costs_no_unit_and_no_false_503(backend: Backend) {
-        storm(backend, Dependency::Redis, Fault::Cut).await;
+        Box::pin(storm(backend, Dependency::Redis, Fault::Cut)).await;
     }
 
     async fn a_slow_redis_answers_503_fast_and_leaks_no_connection(backend: Backend) {
-        storm(backend, Dependency::Redis, Fault::Slow).await;
+        Box::pin(storm(backend, Dependency::Redis, Fault::Slow)).await;
     }
 }
 
