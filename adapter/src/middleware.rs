@@ -36,9 +36,19 @@ pub async fn track_metrics(request: Request, next: Next) -> Response {
 
 /// Gives every error answer without a JSON body the error envelope, keeping its
 /// headers (`Allow`, `Retry-After`, request id).
+///
+/// A body refused as too large is not read to its end, so the connection cannot
+/// carry another request: the answer says `Connection: close`, and clients do not
+/// reuse it.
 pub async fn envelope_guard(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     let status = response.status();
+    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
