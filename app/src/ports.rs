@@ -1,11 +1,9 @@
 //! Wiring: the ports the application is given, its settings, and every executor built
 //! from them once.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flash_sale_domain::Strategy;
 use flash_sale_domain::gateway::{
     Clock, EventGateway, LockGateway, Notice, NoticeBus, OrderGateway, PlacementGateway,
     PlacementQueue, ProductGateway, SharedCache, StockLedger,
@@ -19,8 +17,8 @@ use crate::event::{
 };
 use crate::order::{
     AdminOrderListQryExe, AsyncOrdering, OrderCancelCmdExe, OrderExpireJobExe, OrderGetQryExe,
-    OrderListQryExe, OrderPayCmdExe, OrderingStrategy, PlaceOrderCmdExe, PlacementConsumeCmdExe,
-    PlacementGetQryExe, PlacementSweepJobExe, SyncOrdering,
+    OrderListQryExe, OrderPayCmdExe, PlaceOrderCmdExe, PlacementConsumeCmdExe, PlacementGetQryExe,
+    PlacementSweepJobExe, Strategies, SyncOrdering,
 };
 use crate::policy::OrderingPolicy;
 use crate::product::{
@@ -218,24 +216,20 @@ impl Executors {
             clock: ports.clock.clone(),
             recovery_after: settings.recovery_after,
         }));
-        let sync: Arc<dyn OrderingStrategy> = Arc::new(SyncOrdering::new(
-            ports.orders.clone(),
-            stock.clone(),
-            ports.clock.clone(),
-            settings.payment_timeout,
-        ));
-        let queued: Arc<dyn OrderingStrategy> = Arc::new(AsyncOrdering::new(
-            ports.placements.clone(),
-            ports.queue.clone(),
-            stock.clone(),
-            ports.clock.clone(),
-        ));
-        // `buckets` differs from `sync` only in the product's bucket layout.
-        let strategies: HashMap<Strategy, Arc<dyn OrderingStrategy>> = HashMap::from([
-            (Strategy::Sync, sync.clone()),
-            (Strategy::Buckets, sync),
-            (Strategy::Async, queued),
-        ]);
+        let strategies = Strategies::new(
+            SyncOrdering::new(
+                ports.orders.clone(),
+                stock.clone(),
+                ports.clock.clone(),
+                settings.payment_timeout,
+            ),
+            AsyncOrdering::new(
+                ports.placements.clone(),
+                ports.queue.clone(),
+                stock.clone(),
+                ports.clock.clone(),
+            ),
+        );
         let placement_consume = Arc::new(PlacementConsumeCmdExe::new(
             ports.placements.clone(),
             ports.queue.clone(),

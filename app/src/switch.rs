@@ -29,9 +29,10 @@ pub struct StrategySwitchCmdExe {
 /// The bucket count a product needs under `strategy`, when it differs from its own.
 fn layout_for(product: &Product, strategy: Strategy, bucket_count: u32) -> Option<u32> {
     let now = product.bucket_count.get();
-    match strategy {
-        Strategy::Buckets => (now == 1 && bucket_count > 1).then_some(bucket_count),
-        Strategy::Sync | Strategy::Async => (now > 1).then_some(1),
+    if strategy.splits_stock() {
+        (now == 1 && bucket_count > 1).then_some(bucket_count)
+    } else {
+        (now > 1).then_some(1)
     }
 }
 

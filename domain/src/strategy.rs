@@ -26,6 +26,24 @@ impl Strategy {
             Self::Buckets => "buckets",
         }
     }
+
+    /// Whether a product sold this way has its stock split over several buckets
+    /// (`ordering.bucket_count` unless it names its own), rather than one.
+    pub fn splits_stock(self) -> bool {
+        match self {
+            Self::Buckets => true,
+            Self::Sync | Self::Async => false,
+        }
+    }
+
+    /// Whether an order placed this way is first a queued placement (answered 202),
+    /// rather than written in the request (201).
+    pub fn queues_orders(self) -> bool {
+        match self {
+            Self::Async => true,
+            Self::Sync | Self::Buckets => false,
+        }
+    }
 }
 
 impl fmt::Display for Strategy {

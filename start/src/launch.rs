@@ -60,6 +60,11 @@ impl Application {
         &self.exec
     }
 
+    /// Writes running to completion in tasks of their own right now.
+    pub fn writes_in_progress(&self) -> usize {
+        self.writes.len()
+    }
+
     /// Stops accepting, lets in-flight requests, detached writes whose client went
     /// away and the consumer's batch in progress finish, stops the jobs and closes the
     /// pool — all within `timeout` in total; what is still running then is dropped

@@ -41,11 +41,14 @@ impl Drop for Node {
     }
 }
 
-/// The `flash-sale` binary built next to the tests.
+/// The `flash-sale` binary built next to the tests (or `FLASH_SALE_TEST_BINARY`).
 ///
 /// # Panics
 /// When it has not been built.
 pub fn binary() -> PathBuf {
+    if let Ok(path) = std::env::var("FLASH_SALE_TEST_BINARY") {
+        return PathBuf::from(path);
+    }
     let exe = std::env::current_exe().expect("test binary");
     let dir = exe
         .parent()

@@ -6,16 +6,17 @@ mod lifecycle;
 mod place;
 mod placement;
 mod query;
+pub mod strategy;
 
 pub use lifecycle::{OrderCancelCmdExe, OrderExpireJobExe, OrderPayCmdExe};
-pub use place::{
-    OrderingStrategy, PlaceContext, PlaceOrderCmdExe, PlaceOrderOutcome, SyncOrdering,
-};
+pub use place::PlaceOrderCmdExe;
 pub use placement::{
-    AsyncOrdering, ConsumeReport, PlacementConsumeCmdExe, PlacementGetQryExe, PlacementSweepJobExe,
-    placement_dto,
+    ConsumeReport, PlacementConsumeCmdExe, PlacementGetQryExe, PlacementSweepJobExe, placement_dto,
 };
 pub use query::{AdminOrderListQryExe, OrderGetQryExe, OrderListQryExe};
+pub use strategy::{
+    AsyncOrdering, OrderingStrategy, PlaceContext, PlaceOrderOutcome, Strategies, SyncOrdering,
+};
 
 use std::sync::Arc;
 use std::time::Duration;

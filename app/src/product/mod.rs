@@ -6,7 +6,6 @@ use flash_sale_client::{
     InventoryDto, LedgerEntryDto, PageDto, PageQry, ProductCreateCmd, ProductDto, ProductPatchCmd,
     ReconcileDto,
 };
-use flash_sale_domain::Strategy;
 use flash_sale_domain::event::EventId;
 use flash_sale_domain::gateway::{Clock, ProductGateway};
 use flash_sale_domain::ledger::LedgerReason;
@@ -53,7 +52,7 @@ impl ProductCreateCmdExe {
         let event_id = EventId(event_id);
         let event = self.views.event(event_id).await?;
         let bucket_count = cmd.bucket_count.unwrap_or_else(|| {
-            if self.views.effective(&event) == Strategy::Buckets {
+            if self.views.effective(&event).splits_stock() {
                 self.catalogue.policy().config().bucket_count
             } else {
                 1

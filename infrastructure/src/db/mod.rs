@@ -11,9 +11,12 @@ mod error;
 mod event_gateway;
 pub mod migration;
 mod order_gateway;
+mod order_write;
 mod placement_gateway;
+mod placement_write;
 mod product_gateway;
 mod relay;
+mod snapshot;
 mod stock_rows;
 
 use std::ops::Deref;

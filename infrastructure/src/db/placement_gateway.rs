@@ -6,7 +6,7 @@
 //! once whatever the number of deliveries, and the sweeper's `queued → failed` and the
 //! consumer's claim exclude each other.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -21,15 +21,14 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use super::entity::{inventory_ledger, order, placement};
+use super::entity::placement;
 use super::error::duplicate_key;
 use super::event_gateway::corrupt;
-use super::order_gateway::{
-    Placed, is_primary_key_violation, place_in, placed_ledger_rows, stored_allocation,
-    to_row as order_row, with_retries,
-};
-use super::stock_rows::{i32_of, locked, move_available, take_quota};
-use super::{Database, WriteTx, db_error};
+use super::order_gateway::stored_allocation;
+use super::order_write::{is_primary_key_violation, with_retries};
+use super::placement_write::{batch_in, one_in};
+use super::stock_rows::i32_of;
+use super::{Database, db_error};
 
 const QUEUED: &str = "queued";
 
@@ -108,167 +107,6 @@ fn placement_row(p: &Placement) -> placement::ActiveModel {
         created_at: Set(p.created_at),
         updated_at: Set(p.updated_at),
     }
-}
-
-/// The placement id of an async order.
-fn placement_of(item: &Fulfil) -> Result<&str, DbErr> {
-    item.order
-        .placement_id
-        .as_deref()
-        .ok_or_else(|| DbErr::Custom("an async order needs its placement id".into()))
-}
-
-/// Locks the batch's placement rows and reads where the queued ones' units are now:
-/// placement id → allocation (a re-arrangement may have moved them since the task was
-/// sent). Rows no longer queued are left out.
-async fn queued_allocations(
-    tx: &WriteTx,
-    backend: sea_orm::DbBackend,
-    ids: &[&str],
-) -> Result<HashMap<String, flash_sale_domain::allocation::Allocation>, DbErr> {
-    let rows = locked(
-        placement::Entity::find()
-            .filter(placement::Column::Id.is_in(ids.iter().copied()))
-            .filter(placement::Column::Status.eq(QUEUED)),
-        backend,
-    )
-    .order_by_asc(placement::Column::Id)
-    .all(&**tx)
-    .await?;
-    rows.into_iter()
-        .map(|row| {
-            let allocation =
-                stored_allocation(row.bucket_no, row.quantity, row.bucket_split.as_deref())
-                    .map_err(|e| DbErr::Custom(e.to_string()))?;
-            Ok((row.id, allocation))
-        })
-        .collect()
-}
-
-/// `queued → succeeded` for the placement of `item`; whether it was still queued.
-async fn claim(tx: &WriteTx, item: &Fulfil) -> Result<bool, DbErr> {
-    let claimed = placement::Entity::update_many()
-        .col_expr(placement::Column::Status, Expr::value("succeeded"))
-        .col_expr(
-            placement::Column::OrderId,
-            Expr::value(item.order.id.as_str()),
-        )
-        .col_expr(
-            placement::Column::UpdatedAt,
-            Expr::value(item.order.created_at),
-        )
-        .filter(placement::Column::Id.eq(placement_of(item)?))
-        .filter(placement::Column::Status.eq(QUEUED))
-        .exec(&**tx)
-        .await?;
-    Ok(claimed.rows_affected == 1)
-}
-
-/// The batch's orders with their units where their placement rows say.
-fn current_orders(
-    batch: &[Fulfil],
-    allocations: &HashMap<String, flash_sale_domain::allocation::Allocation>,
-) -> Result<Option<Vec<Fulfil>>, DbErr> {
-    let mut items = Vec::with_capacity(batch.len());
-    for item in batch {
-        let Some(allocation) = allocations.get(placement_of(item)?) else {
-            return Ok(None);
-        };
-        let mut item = item.clone();
-        item.order.allocation = allocation.clone();
-        items.push(item);
-    }
-    Ok(Some(items))
-}
-
-/// The whole batch in one transaction: the placement rows locked and claimed, summed
-/// bucket decrements, summed quotas, then every order and ledger row in one insert
-/// each. `false` (rolled back) when any guard says no or a placement is no longer
-/// queued.
-async fn batch_in(tx: &WriteTx, db: &Database, batch: &[Fulfil]) -> Result<bool, DbErr> {
-    let ids = batch
-        .iter()
-        .map(placement_of)
-        .collect::<Result<Vec<_>, _>>()?;
-    if ids.iter().collect::<HashSet<_>>().len() != ids.len() {
-        return Ok(false);
-    }
-    let allocations = queued_allocations(tx, db.backend(), &ids).await?;
-    let Some(batch) = current_orders(batch, &allocations)? else {
-        return Ok(false);
-    };
-    for item in &batch {
-        if !claim(tx, item).await? {
-            return Ok(false);
-        }
-    }
-    let mut buckets: BTreeMap<(i64, u32), i64> = BTreeMap::new();
-    let mut quotas: BTreeMap<(&str, i64), (u32, u32)> = BTreeMap::new();
-    for item in &batch {
-        let o = &item.order;
-        for part in o.allocation.parts() {
-            *buckets.entry((o.product_id.0, part.bucket_no)).or_default() += i64::from(part.units);
-        }
-        let quota = quotas
-            .entry((o.user_id.as_str(), o.product_id.0))
-            .or_insert((0, item.limit.get()));
-        quota.0 += o.quantity;
-    }
-    for ((product, bucket), units) in buckets {
-        if !move_available(&**tx, ProductId(product), bucket, -units).await? {
-            return Ok(false);
-        }
-    }
-    for ((user, product), (units, limit)) in quotas {
-        let user = UserId::parse(user).map_err(|_| DbErr::Custom("user id".into()))?;
-        if !take_quota(&**tx, db.backend(), &user, ProductId(product), units, limit).await? {
-            return Ok(false);
-        }
-    }
-    order::Entity::insert_many(batch.iter().map(|i| order_row(&i.order)))
-        .exec_without_returning(&**tx)
-        .await?;
-    inventory_ledger::Entity::insert_many(batch.iter().flat_map(|i| placed_ledger_rows(&i.order)))
-        .exec_without_returning(&**tx)
-        .await?;
-    Ok(true)
-}
-
-/// How a placement that is no longer queued ended (one that is gone never became an
-/// order).
-async fn resolved_as(tx: &WriteTx, id: &str) -> Result<Fulfilled, DbErr> {
-    let status: Option<String> = placement::Entity::find_by_id(id.to_owned())
-        .select_only()
-        .column(placement::Column::Status)
-        .into_tuple()
-        .one(&**tx)
-        .await?;
-    Ok(Fulfilled::AlreadyResolved {
-        succeeded: status.as_deref() == Some("succeeded"),
-    })
-}
-
-/// One placement on its own: its row locked and read, claimed, then the order
-/// transaction with the units where the row says.
-async fn one_in(tx: &WriteTx, db: &Database, item: &Fulfil) -> Result<Fulfilled, DbErr> {
-    let id = placement_of(item)?;
-    let allocations = queued_allocations(tx, db.backend(), &[id]).await?;
-    let Some(current) = current_orders(std::slice::from_ref(item), &allocations)? else {
-        return resolved_as(tx, id).await;
-    };
-    let item = &current[0];
-    if !claim(tx, item).await? {
-        return resolved_as(tx, id).await;
-    }
-    Ok(
-        match place_in(tx, db.backend(), &item.order, item.limit).await? {
-            Placed::Done => Fulfilled::Placed,
-            Placed::SoldOut => Fulfilled::Rejected(OrderError::SoldOut),
-            Placed::OverLimit => Fulfilled::Rejected(OrderError::LimitExceeded {
-                limit: item.limit.get(),
-            }),
-        },
-    )
 }
 
 impl SeaOrmPlacementGateway {

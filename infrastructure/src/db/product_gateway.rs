@@ -237,7 +237,7 @@ impl ProductGateway for SeaOrmProductGateway {
         id: ProductId,
         tokens: &[String],
     ) -> Result<(Vec<StockBucket>, HashSet<String>), GatewayError> {
-        super::relay::stock_snapshot(&self.db, id, tokens).await
+        super::snapshot::stock_snapshot(&self.db, id, tokens).await
     }
 
     #[tracing::instrument(skip_all, fields(event.id = new.event_id.0))]

@@ -7,7 +7,7 @@
 //!
 //! [`ProductGateway::relay`]: flash_sale_domain::gateway::ProductGateway::relay
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use flash_sale_domain::UserId;
@@ -15,11 +15,10 @@ use flash_sale_domain::allocation::Allocation;
 use flash_sale_domain::gateway::{GatewayError, InFlight, Relay, StockState, StockStateSink};
 use flash_sale_domain::ledger::LedgerReason;
 use flash_sale_domain::product::ProductId;
-use flash_sale_domain::stock::{StockBucket, split_evenly};
+use flash_sale_domain::stock::split_evenly;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    AccessMode, ActiveModelTrait, ColumnTrait, DbBackend, DbErr, EntityTrait, IsolationLevel,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
 use super::entity::{inventory_ledger, order, placement, product, purchase_quota, stock_bucket};
@@ -353,51 +352,4 @@ async fn fold_placements(
             .await?;
     }
     Ok(())
-}
-
-/// [`ProductGateway::stock_snapshot`]: buckets and written orders from one snapshot.
-///
-/// [`ProductGateway::stock_snapshot`]: flash_sale_domain::gateway::ProductGateway::stock_snapshot
-pub(super) async fn stock_snapshot(
-    db: &Database,
-    id: ProductId,
-    tokens: &[String],
-) -> Result<(Vec<StockBucket>, HashSet<String>), GatewayError> {
-    let (isolation, access) = match db.backend() {
-        DbBackend::Sqlite => (None, None),
-        _ => (
-            Some(IsolationLevel::RepeatableRead),
-            Some(AccessMode::ReadOnly),
-        ),
-    };
-    let tx = db
-        .connection()
-        .begin_with_config(isolation, access)
-        .await
-        .map_err(db_error)?;
-    let result = async {
-        let buckets: Vec<StockBucket> = stock_bucket::Entity::find()
-            .filter(stock_bucket::Column::ProductId.eq(id.0))
-            .order_by_asc(stock_bucket::Column::BucketNo)
-            .all(&tx)
-            .await?
-            .iter()
-            .map(bucket_to_domain)
-            .collect();
-        let mut written = HashSet::new();
-        for chunk in tokens.chunks(500) {
-            let ids: Vec<String> = order::Entity::find()
-                .select_only()
-                .column(order::Column::Id)
-                .filter(order::Column::Id.is_in(chunk.iter().map(String::as_str)))
-                .into_tuple()
-                .all(&tx)
-                .await?;
-            written.extend(ids);
-        }
-        Ok::<_, DbErr>((buckets, written))
-    }
-    .await;
-    let _ = tx.commit().await;
-    result.map_err(db_error)
 }

@@ -3,6 +3,7 @@
 mod locks;
 mod queue;
 mod stock_ledger;
+mod stock_state;
 
 pub use locks::EmbeddedLocks;
 pub use queue::EmbeddedPlacementQueue;

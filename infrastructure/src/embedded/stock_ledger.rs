@@ -19,17 +19,17 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Instant;
 
+use super::stock_state::{HoldRecord, StockState, lock, take_up_to, token_shard};
+
 use async_trait::async_trait;
 use flash_sale_domain::UserId;
-use flash_sale_domain::allocation::{Allocation, BucketPart};
+use flash_sale_domain::allocation::Allocation;
 use flash_sale_domain::gateway::{
-    GatewayError, Hold, HoldKind, InFlight, LedgerView, Reservation, ReserveRequest,
-    ReturnInProgress, Settlement, StockLedger, Suspension,
+    GatewayError, Hold, InFlight, LedgerView, Reservation, ReserveRequest, ReturnInProgress,
+    Settlement, StockLedger, Suspension,
 };
 use flash_sale_domain::product::{ProductError, ProductId};
-use flash_sale_domain::stock::{BucketDelta, StockBucket, probe_order};
-
-const SHARDS: usize = 64;
+use flash_sale_domain::stock::{BucketDelta, StockBucket};
 
 /// Stock and quotas of every loaded product, in this process.
 #[derive(Debug, Default)]
@@ -42,159 +42,6 @@ struct ProductStock {
     state: RwLock<StockState>,
     /// The suspension in force: its owner and when it ends by itself.
     suspension: Mutex<Option<(String, Instant)>>,
-}
-
-#[derive(Debug)]
-struct HoldRecord {
-    kind: HoldKind,
-    user: UserId,
-    allocation: Allocation,
-    at: Instant,
-}
-
-#[derive(Debug)]
-struct StockState {
-    available: Vec<AtomicI64>,
-    in_flight: Vec<AtomicI64>,
-    quotas: Vec<Mutex<HashMap<UserId, u32>>>,
-    holds: Vec<Mutex<HashMap<String, HoldRecord>>>,
-    returns: Mutex<HashMap<String, Instant>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn shard(hash: u64) -> usize {
-    usize::try_from(hash % SHARDS as u64).unwrap_or(0)
-}
-
-fn token_shard(token: &str) -> usize {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    shard(BuildHasherDefault::<DefaultHasher>::default().hash_one(token))
-}
-
-fn shards<T: Default>() -> Vec<Mutex<T>> {
-    (0..SHARDS).map(|_| Mutex::new(T::default())).collect()
-}
-
-/// Takes up to `want` units from `counter` (all of them when `all`); how many.
-fn take_up_to(counter: &AtomicI64, want: i64, all: bool) -> i64 {
-    let mut taken = 0;
-    let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
-        taken = if all {
-            if current >= want { want } else { 0 }
-        } else {
-            current.clamp(0, want)
-        };
-        (taken > 0).then_some(current - taken)
-    });
-    taken
-}
-
-impl StockState {
-    fn new(buckets: &[StockBucket], quotas: &[(UserId, u32)], in_flight: &[InFlight]) -> Self {
-        let count = buckets
-            .iter()
-            .map(|b| b.bucket_no as usize + 1)
-            .max()
-            .unwrap_or(1);
-        let mut available = vec![0_i64; count];
-        for bucket in buckets {
-            available[bucket.bucket_no as usize] = bucket.available;
-        }
-        let mut held = vec![0_i64; count];
-        let holds: Vec<Mutex<HashMap<String, HoldRecord>>> = shards();
-        for f in in_flight {
-            for part in f.allocation.parts() {
-                if let Some(h) = held.get_mut(part.bucket_no as usize) {
-                    *h += i64::from(part.units);
-                }
-            }
-            lock(&holds[token_shard(&f.token)]).insert(
-                f.token.clone(),
-                HoldRecord {
-                    kind: HoldKind::Placement,
-                    user: f.user_id.clone(),
-                    allocation: f.allocation.clone(),
-                    at: Instant::now(),
-                },
-            );
-        }
-        let quota_shards: Vec<Mutex<HashMap<UserId, u32>>> = shards();
-        for (user, used) in quotas {
-            lock(&quota_shards[shard(user.stable_hash())]).insert(user.clone(), *used);
-        }
-        Self {
-            available: available
-                .iter()
-                .zip(&held)
-                .map(|(a, h)| AtomicI64::new(a - h))
-                .collect(),
-            in_flight: held.into_iter().map(AtomicI64::new).collect(),
-            quotas: quota_shards,
-            holds,
-            returns: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn left(&self) -> i64 {
-        self.available
-            .iter()
-            .map(|a| a.load(Ordering::Acquire))
-            .sum()
-    }
-
-    fn quota(&self, user: &UserId) -> std::sync::MutexGuard<'_, HashMap<UserId, u32>> {
-        lock(&self.quotas[shard(user.stable_hash())])
-    }
-
-    fn give_back_quota(&self, user: &UserId, units: u32) {
-        let mut quotas = self.quota(user);
-        if let Some(used) = quotas.get_mut(user) {
-            *used = used.saturating_sub(units);
-            if *used == 0 {
-                quotas.remove(user);
-            }
-        }
-    }
-
-    fn add(counters: &[AtomicI64], bucket_no: u32, units: i64) {
-        if let Some(counter) = counters.get(bucket_no as usize) {
-            counter.fetch_add(units, Ordering::AcqRel);
-        }
-    }
-
-    /// Takes `units` for `user`: all from the first bucket in probe order that holds
-    /// them, else from several; `None` (nothing taken) when the product has too few.
-    fn take(&self, user: &UserId, units: u32) -> Option<Allocation> {
-        let count = u32::try_from(self.available.len()).unwrap_or(1);
-        let want = i64::from(units);
-        for bucket_no in probe_order(user, count) {
-            if take_up_to(&self.available[bucket_no as usize], want, true) == want {
-                return Some(Allocation::single(bucket_no, units));
-            }
-        }
-        let mut parts = Vec::new();
-        let mut left = want;
-        for bucket_no in probe_order(user, count) {
-            let taken = take_up_to(&self.available[bucket_no as usize], left, false);
-            if taken > 0 {
-                parts.push(BucketPart {
-                    bucket_no,
-                    units: u32::try_from(taken).unwrap_or(0),
-                });
-                left -= taken;
-            }
-            if left == 0 {
-                return Allocation::from_parts(parts);
-            }
-        }
-        for part in parts {
-            Self::add(&self.available, part.bucket_no, i64::from(part.units));
-        }
-        None
-    }
 }
 
 impl ProductStock {

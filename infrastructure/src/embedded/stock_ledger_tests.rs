@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use flash_sale_domain::gateway::HoldKind;
+
 use super::*;
 
 fn user(name: &str) -> UserId {

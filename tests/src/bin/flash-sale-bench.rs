@@ -35,6 +35,7 @@ use flash_sale_client::{
     AdminOrderListQry, EventCreateCmd, FlashSaleClient, OrderPlaceCmd, ProductCreateCmd,
     StrategyDto,
 };
+use flash_sale_domain::Strategy;
 use futures::StreamExt;
 use secrecy::SecretString;
 
@@ -62,8 +63,8 @@ struct Args {
     )]
     scenarios: Vec<String>,
     /// The events' ordering strategy (`sync`, `async`, `buckets`).
-    #[arg(long, default_value = "sync")]
-    strategy: String,
+    #[arg(long, default_value = "sync", value_parser = clap::value_parser!(Strategy))]
+    strategy: Strategy,
     /// Buckets per product (default: the server's choice).
     #[arg(long)]
     buckets: Option<u32>,
@@ -170,10 +171,10 @@ impl Bench {
 
     async fn product(&self, stock: i64, tag: &str) -> anyhow::Result<i64> {
         let now = chrono::Utc::now();
-        let strategy = match self.args.strategy.as_str() {
-            "async" => StrategyDto::Async,
-            "buckets" => StrategyDto::Buckets,
-            _ => StrategyDto::Sync,
+        let strategy = match self.args.strategy {
+            Strategy::Sync => StrategyDto::Sync,
+            Strategy::Async => StrategyDto::Async,
+            Strategy::Buckets => StrategyDto::Buckets,
         };
         let event = self
             .admin
@@ -255,7 +256,7 @@ impl Bench {
             })
             .await;
         report.note = "one new buyer per request, plenty of stock".into();
-        if self.args.strategy == "async" {
+        if self.args.strategy.queues_orders() {
             report.note = self.persisted(id, report.ok, report.elapsed).await?;
         }
         Ok(report)

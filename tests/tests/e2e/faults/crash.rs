@@ -130,6 +130,7 @@ async fn killed_mid_sale(backend: Backend, strategy: StrategyDto) {
     }
 
     // A new process on the same stores.
+    let restarted = std::time::Instant::now();
     let node = stores.start().await;
     let admin = stores.admin(&node);
     for (name, answer) in &answers {
@@ -151,6 +152,7 @@ async fn killed_mid_sale(backend: Backend, strategy: StrategyDto) {
     }
     // Within one recovery period, nothing is left in flight.
     settled(&admin, p.id, Duration::from_secs(30)).await;
+    let recovered = restarted.elapsed();
 
     // A buyer whose answer was lost asks again with the same key: their order, or a
     // new one — their quota came back if nothing was written — never LIMIT_EXCEEDED.
@@ -196,7 +198,7 @@ async fn killed_mid_sale(backend: Backend, strategy: StrategyDto) {
     snapshot.assert_invariants(1);
     eprintln!(
         "{backend:?} {strategy:?}: {acknowledged} acknowledged before kill -9, {} answers lost, \
-         {} units lost, {left} sold again",
+         {} units lost, recovered {recovered:?} after the restart began, {left} sold again",
         lost.len(),
         left - i64::try_from(sold).expect("small")
     );

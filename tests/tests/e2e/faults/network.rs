@@ -234,7 +234,13 @@ async fn storm(backend: Backend, dependency: Dependency, fault: Fault) {
             "a request waited {slowest:?}"
         );
     }
-    // Nothing leaks: the pool's connections through the proxy stay within its size.
+    // Nothing leaks: no write task is left, and the pool's connections through the
+    // proxy stay within its size.
+    assert_eq!(
+        t.app.as_ref().expect("running").writes_in_progress(),
+        0,
+        "write tasks left behind"
+    );
     assert!(
         proxy.open_connections() <= 8 + 2,
         "{} connections through the proxy",

@@ -1,0 +1,131 @@
+//! `async`: reserve, store the placement as `queued`, hand a task to the queue, 202.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use flash_sale_domain::gateway::{
+    Clock, GatewayError, HoldKind, PlacementGateway, PlacementQueue, Settlement,
+};
+use flash_sale_domain::placement::{NewPlacement, Placement, PlacementId};
+
+use super::{OrderingStrategy, PlaceContext, PlaceOrderOutcome, reserve};
+use crate::error::AppError;
+use crate::order::placement::{placement_dto, replay_placement};
+use crate::stock::StockService;
+
+/// `async`: the Lua (or in-process) reservation, the placement row, the task → 202.
+pub struct AsyncOrdering {
+    placements: Arc<dyn PlacementGateway>,
+    queue: Arc<dyn PlacementQueue>,
+    stock: Arc<StockService>,
+    clock: Arc<dyn Clock>,
+}
+
+impl AsyncOrdering {
+    /// A strategy storing placements in `placements` and tasks in `queue`.
+    pub fn new(
+        placements: Arc<dyn PlacementGateway>,
+        queue: Arc<dyn PlacementQueue>,
+        stock: Arc<StockService>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            placements,
+            queue,
+            stock,
+            clock,
+        }
+    }
+
+    async fn release(&self, placement: &Placement) {
+        self.stock
+            .settle_placement(placement, Settlement::Released)
+            .await;
+    }
+}
+
+#[async_trait]
+impl OrderingStrategy for AsyncOrdering {
+    #[tracing::instrument(skip_all, fields(product.id = ctx.product.id.0, order.quantity = ctx.request.quantity))]
+    async fn place(&self, ctx: PlaceContext<'_>) -> Result<PlaceOrderOutcome, AppError> {
+        let id = PlacementId::generate();
+        let allocation = reserve(&self.stock, &ctx, id.as_str(), HoldKind::Placement).await?;
+        let placement = Placement::queue(NewPlacement {
+            id: id.clone(),
+            user_id: ctx.user.clone(),
+            event_id: ctx.event.id,
+            request: ctx.request,
+            allocation: allocation.clone(),
+            unit_price: ctx.product.pricing.flash(),
+            idempotency_key: ctx.key.cloned(),
+            now: self.clock.now(),
+        });
+        let placement = match placement {
+            Ok(p) => p,
+            Err(e) => {
+                self.stock
+                    .settle(
+                        ctx.product.id,
+                        id.as_str(),
+                        &allocation,
+                        Settlement::Released,
+                    )
+                    .await;
+                return Err(AppError::domain(e));
+            }
+        };
+        // Stored before it is published, so that a fast consumer always finds it.
+        let stored = match self.placements.insert(&placement).await {
+            // The insert's answer was lost: is the placement there? Ask first.
+            Err(GatewayError::Unavailable(e)) => match crate::order::confirm(|| async {
+                Ok(self.placements.find(&placement.id).await?.is_some())
+            })
+            .await
+            {
+                Some(true) => Ok(()),
+                Some(false) => Err(GatewayError::Unavailable(e)),
+                None => {
+                    tracing::warn!(placement.id = %placement.id, error = %e, "a placement could not be confirmed; the recovery job settles its hold");
+                    return Err(AppError::Unavailable(
+                        "the placement could not be confirmed; retry with the same Idempotency-Key to learn its outcome".into(),
+                    ));
+                }
+            },
+            other => other,
+        };
+        if let Err(error) = stored {
+            self.release(&placement).await;
+            return match (error, ctx.key) {
+                (GatewayError::Duplicate("idempotency_key"), Some(key)) => {
+                    let first = self
+                        .placements
+                        .find_by_idempotency_key(ctx.user, key)
+                        .await?
+                        .ok_or_else(|| {
+                            AppError::Unavailable("the first placement is not visible yet".into())
+                        })?;
+                    replay_placement(&first, &ctx.request)
+                }
+                (error, _) => Err(error.into()),
+            };
+        }
+        if let Err(error) = self.queue.publish(&placement).await {
+            match self.placements.delete(&placement.id).await {
+                Ok(true) => {
+                    tracing::warn!(%error, placement.id = %placement.id, "publishing a placement failed; released");
+                    self.release(&placement).await;
+                    return Err(AppError::Unavailable(
+                        "the order queue cannot take the request; try again".into(),
+                    ));
+                }
+                // A consumer got the task after all (the broker stored it): accepted.
+                Ok(false) => {}
+                // The row stays queued and the sweeper runs it: accepted all the same.
+                Err(e) => {
+                    tracing::warn!(%error, error.delete = %e, placement.id = %placement.id, "publishing failed and the placement stays queued; the sweeper runs it");
+                }
+            }
+        }
+        Ok(PlaceOrderOutcome::Accepted(placement_dto(&placement)))
+    }
+}

@@ -1,0 +1,163 @@
+//! The order transactions' bodies: placing an order (every bucket of its allocation,
+//! the quota, the order and its ledger rows) and releasing one (with its row locked),
+//! and the retry of a transaction that hit a transient failure.
+
+use chrono::{DateTime, Utc};
+use flash_sale_domain::gateway::Release;
+use flash_sale_domain::ledger::LedgerReason;
+use flash_sale_domain::order::{Order, OrderId, OrderStatus};
+use flash_sale_domain::product::PerUserLimit;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter};
+
+use super::WriteTx;
+use super::entity::{inventory_ledger, order};
+use super::error::{duplicate_key, is_transient};
+use super::order_gateway::{to_domain, to_row};
+use super::stock_rows::{
+    allocation_ledger_rows, give_back_quota, locked, no_row, return_allocation, take_allocation,
+    take_quota,
+};
+
+/// How often a transaction that hit a deadlock or serialization failure is retried.
+const TRANSIENT_ATTEMPTS: usize = 3;
+
+/// The order transaction's body: every bucket of the allocation only if it holds
+/// enough, the quota only within the limit, then the order and its ledger rows.
+pub(super) async fn place_in(
+    tx: &WriteTx,
+    backend: DbBackend,
+    order: &Order,
+    limit: PerUserLimit,
+) -> Result<Placed, DbErr> {
+    if !take_allocation(&**tx, order.product_id, &order.allocation).await? {
+        return Ok(Placed::SoldOut);
+    }
+    if !take_quota(
+        &**tx,
+        backend,
+        &order.user_id,
+        order.product_id,
+        order.quantity,
+        limit.get(),
+    )
+    .await?
+    {
+        return Ok(Placed::OverLimit);
+    }
+    to_row(order).insert(&**tx).await?;
+    inventory_ledger::Entity::insert_many(placed_ledger_rows(order))
+        .exec_without_returning(&**tx)
+        .await?;
+    Ok(Placed::Done)
+}
+
+/// The `order_placed` ledger rows of `order`, one per bucket it took units from.
+pub(super) fn placed_ledger_rows(
+    order: &Order,
+) -> impl Iterator<Item = inventory_ledger::ActiveModel> + '_ {
+    allocation_ledger_rows(
+        order.product_id,
+        &order.allocation,
+        -1,
+        LedgerReason::OrderPlaced,
+        order.id.as_str(),
+        order.created_at,
+    )
+}
+
+/// What one attempt of the order transaction concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Placed {
+    Done,
+    SoldOut,
+    OverLimit,
+}
+
+/// Locks the order's row and reads it, so that the buckets its units go back to
+/// are the ones it names now; then the status (and who released it), every bucket
+/// of its allocation, the quota and one ledger row per bucket. A release that
+/// finds its own token on the row was done by an earlier attempt whose answer was
+/// lost: it answers that (the transaction writes nothing).
+pub(super) async fn release_in(
+    tx: &WriteTx,
+    backend: DbBackend,
+    id: &OrderId,
+    release: Release,
+    now: DateTime<Utc>,
+    token: &str,
+) -> Result<Option<Order>, DbErr> {
+    let (status, reason) = match release {
+        Release::Cancelled => (OrderStatus::Cancelled, LedgerReason::OrderCancelled),
+        Release::Expired => (OrderStatus::Expired, LedgerReason::OrderExpired),
+    };
+    let Some(row) = locked(order::Entity::find_by_id(id.as_str().to_owned()), backend)
+        .one(&**tx)
+        .await?
+    else {
+        return Err(DbErr::RecordNotFound(format!("order {id}")));
+    };
+    let ours = row.released_by.as_deref() == Some(token);
+    let mut order = to_domain(row).map_err(|e| DbErr::Custom(e.to_string()))?;
+    if ours && order.status == status {
+        return Ok(Some(order));
+    }
+    if order.status != OrderStatus::PendingPayment
+        || (release == Release::Expired && order.expires_at > now)
+    {
+        return Ok(None);
+    }
+    let changed = order::Entity::update_many()
+        .col_expr(order::Column::Status, Expr::value(status.as_str()))
+        .col_expr(order::Column::UpdatedAt, Expr::value(now))
+        .col_expr(order::Column::ReleasedBy, Expr::value(token))
+        .filter(order::Column::Id.eq(id.as_str()))
+        .filter(order::Column::Status.eq(OrderStatus::PendingPayment.as_str()))
+        .exec(&**tx)
+        .await?;
+    if changed.rows_affected != 1 {
+        return Err(no_row("the order's status"));
+    }
+    return_allocation(&**tx, order.product_id, &order.allocation).await?;
+    give_back_quota(&**tx, &order.user_id, order.product_id, order.quantity).await?;
+    inventory_ledger::Entity::insert_many(allocation_ledger_rows(
+        order.product_id,
+        &order.allocation,
+        1,
+        reason,
+        order.id.as_str(),
+        now,
+    ))
+    .exec_without_returning(&**tx)
+    .await?;
+    order.status = status;
+    order.updated_at = now;
+    Ok(Some(order))
+}
+
+/// A unique violation on none of the named keys: the order id itself.
+pub(super) fn is_primary_key_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    ) && duplicate_key(err).is_none()
+}
+
+/// Retries `attempt` while it fails with a deadlock or serialization failure.
+pub(super) async fn with_retries<T, F, Fut>(mut attempt: F) -> Result<T, DbErr>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, DbErr>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(e) if tries < TRANSIENT_ATTEMPTS && is_transient(&e) => {
+                tracing::debug!(error = %e, "retrying a transaction");
+                tokio::time::sleep(std::time::Duration::from_millis(5 * tries as u64)).await;
+            }
+            other => return other,
+        }
+    }
+}
