@@ -3,7 +3,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flash_sale_app::AppError;
-use flash_sale_app::error::ErrorKind;
+use flash_sale_app::error::Chain;
+use flash_sale_app::error::{ErrorKind, error_code};
 use flash_sale_client::{ErrorBody, ErrorCode, FieldErrorDto};
 
 /// An error answer.
@@ -74,23 +75,17 @@ impl From<AppError> for ApiError {
                             .collect();
                         return Self::validation(details);
                     }
-                    ErrorKind::InvalidState => ErrorCode::InvalidState,
-                    ErrorKind::NotFound => ErrorCode::NotFound,
-                    ErrorKind::SoldOut => ErrorCode::SoldOut,
-                    ErrorKind::LimitExceeded => ErrorCode::LimitExceeded,
-                    ErrorKind::NotOnSale => ErrorCode::NotOnSale,
-                    ErrorKind::DuplicateTransaction => ErrorCode::DuplicateTransaction,
-                    ErrorKind::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
                     ErrorKind::Unavailable => {
                         return Self::new(ErrorCode::Unavailable, e.to_string())
                             .with_retry_after(1);
                     }
+                    kind => error_code(kind),
                 };
                 Self::new(code, e.to_string())
             }
             AppError::NotFound(what) => Self::not_found(what),
             AppError::Unavailable(why) => {
-                tracing::warn!(error = %why, "dependency unavailable");
+                tracing::warn!(error = %Chain(&why), "dependency unavailable");
                 Self::new(
                     ErrorCode::Unavailable,
                     "a dependency is unavailable; nothing was changed; try again",
@@ -98,7 +93,7 @@ impl From<AppError> for ApiError {
                 .with_retry_after(1)
             }
             AppError::Internal(e) => {
-                tracing::error!(error = %e, "internal error");
+                tracing::error!(error = %Chain(e.as_ref()), "internal error");
                 Self::new(ErrorCode::Internal, "internal error")
             }
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flash_sale_app::Executors;
+use flash_sale_app::error::Chain;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -50,7 +51,9 @@ pub fn spawn_expiry(exec: Arc<Executors>, stop: watch::Receiver<bool>) -> JoinHa
             {
                 Ok(Some(0) | None) => {}
                 Ok(Some(n)) => tracing::debug!(orders = n, "expired unpaid orders"),
-                Err(e) => tracing::warn!(error = %e, "expiry run failed; retrying next tick"),
+                Err(e) => {
+                    tracing::warn!(error = %Chain(&e), "expiry run failed; retrying next tick");
+                }
             }
         }
     })
@@ -69,7 +72,9 @@ pub fn spawn_warm_up(exec: Arc<Executors>, stop: watch::Receiver<bool>) -> JoinH
         async move {
             match exec.stock_warm_up.execute().await {
                 Ok(n) => tracing::debug!(products = n, "stock warm"),
-                Err(e) => tracing::warn!(error = %e, "stock warm-up failed; retrying next tick"),
+                Err(e) => {
+                    tracing::warn!(error = %Chain(&e), "stock warm-up failed; retrying next tick");
+                }
             }
             match exec
                 .as_leader("reconcile", JOB_LEASE, exec.stock_reconcile.execute())
@@ -77,7 +82,9 @@ pub fn spawn_warm_up(exec: Arc<Executors>, stop: watch::Receiver<bool>) -> JoinH
             {
                 Ok(Some(0) | None) => {}
                 Ok(Some(n)) => tracing::warn!(products = n, "stock re-laid or drift repaired"),
-                Err(e) => tracing::warn!(error = %e, "reconcile run failed; retrying next tick"),
+                Err(e) => {
+                    tracing::warn!(error = %Chain(&e), "reconcile run failed; retrying next tick");
+                }
             }
         }
     })
@@ -98,7 +105,9 @@ pub fn spawn_recovery(exec: Arc<Executors>, stop: watch::Receiver<bool>) -> Join
             {
                 Ok(Some(0) | None) => {}
                 Ok(Some(n)) => tracing::warn!(holds = n, "ended holds whose request was gone"),
-                Err(e) => tracing::warn!(error = %e, "recovery run failed; retrying next tick"),
+                Err(e) => {
+                    tracing::warn!(error = %Chain(&e), "recovery run failed; retrying next tick");
+                }
             }
         }
     })
@@ -175,7 +184,9 @@ pub fn spawn_sweeper(
             match exec.as_leader("placement-sweep", JOB_LEASE, sweep).await {
                 Ok(Some(0) | None) => {}
                 Ok(Some(n)) => tracing::info!(placements = n, "swept queued placements"),
-                Err(e) => tracing::warn!(error = %e, "placement sweep failed; retrying next tick"),
+                Err(e) => {
+                    tracing::warn!(error = %Chain(&e), "placement sweep failed; retrying next tick");
+                }
             }
         }
     })

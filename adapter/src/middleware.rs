@@ -9,6 +9,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use flash_sale_app::error::Chain;
 
 use tokio_util::task::TaskTracker;
 
@@ -121,7 +122,7 @@ pub async fn run_writes_to_completion(
     match writes.spawn(write).await {
         Ok(response) => response,
         Err(e) => {
-            tracing::error!(error = %e, "request task failed");
+            tracing::error!(error = %Chain(&e), "request task failed");
             envelope_for_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR).into_response()
         }
     }

@@ -1,8 +1,9 @@
 //! The application's error: a domain rule, a missing resource, an unavailable
 //! dependency, or a bug.
 
-use flash_sale_domain::gateway::GatewayError;
-pub use flash_sale_domain::{DomainError, ErrorKind, FieldViolation};
+pub use flash_sale_client::ErrorCode;
+use flash_sale_domain::gateway::{GatewayError, UniqueKey};
+pub use flash_sale_domain::{Cause, Chain, DomainError, ErrorKind, FieldViolation};
 
 /// Why a use case failed.
 #[derive(Debug, thiserror::Error)]
@@ -14,8 +15,8 @@ pub enum AppError {
     #[error("{0} not found")]
     NotFound(&'static str),
     /// A dependency is down or too slow; nothing was consumed; safe to retry.
-    #[error("unavailable: {0}")]
-    Unavailable(String),
+    #[error("unavailable")]
+    Unavailable(#[source] Cause),
     /// A bug or corrupt data.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -33,15 +34,31 @@ impl From<GatewayError> for AppError {
         match error {
             GatewayError::Rejected(e) => Self::Domain(e),
             GatewayError::NotFound => Self::NotFound("resource"),
-            GatewayError::Duplicate("transaction_id") => {
+            GatewayError::Duplicate(UniqueKey::TransactionId) => {
                 Self::Domain(flash_sale_domain::order::OrderError::DuplicateTransaction.into())
             }
             GatewayError::Duplicate(key) => {
                 Self::Internal(anyhow::anyhow!("unexpected duplicate {key}"))
             }
-            GatewayError::Unavailable(why) => Self::Unavailable(why),
-            GatewayError::Internal(why) => Self::Internal(anyhow::anyhow!(why)),
+            GatewayError::Unavailable(cause) => Self::Unavailable(cause),
+            internal @ GatewayError::Internal(_) => Self::Internal(internal.into()),
         }
+    }
+}
+
+/// The wire code of a kind of failure: the one place where the domain's kinds meet
+/// the codes of the error envelope (`ErrorCode`, which also spells them).
+pub fn error_code(kind: ErrorKind) -> ErrorCode {
+    match kind {
+        ErrorKind::Validation => ErrorCode::ValidationFailed,
+        ErrorKind::InvalidState => ErrorCode::InvalidState,
+        ErrorKind::NotFound => ErrorCode::NotFound,
+        ErrorKind::SoldOut => ErrorCode::SoldOut,
+        ErrorKind::LimitExceeded => ErrorCode::LimitExceeded,
+        ErrorKind::NotOnSale => ErrorCode::NotOnSale,
+        ErrorKind::DuplicateTransaction => ErrorCode::DuplicateTransaction,
+        ErrorKind::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+        ErrorKind::Unavailable => ErrorCode::Unavailable,
     }
 }
 

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use flash_sale_domain::Chain;
 use flash_sale_domain::gateway::{
     Clock, EventGateway, LockGateway, Notice, NoticeBus, OrderGateway, PlacementGateway,
     PlacementQueue, ProductGateway, SharedCache, StockLedger,
@@ -165,7 +166,9 @@ impl Executors {
                         );
                         std::future::pending::<()>().await;
                     }
-                    Err(e) => tracing::warn!(job, error = %e, "could not renew a job's lease"),
+                    Err(e) => {
+                        tracing::warn!(job, error = %Chain(&e), "could not renew a job's lease");
+                    }
                 }
             }
         };
@@ -174,7 +177,7 @@ impl Executors {
             () = renewing => unreachable!("the renewal loop never ends"),
         };
         if let Err(e) = self.locks.release(&lease).await {
-            tracing::debug!(error = %e, "job lock release failed; it expires");
+            tracing::debug!(error = %Chain(&e), "job lock release failed; it expires");
         }
         result.map(Some)
     }

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use flash_sale_domain::Chain;
 use flash_sale_domain::Strategy;
 use flash_sale_domain::event::EventStatus;
 use flash_sale_domain::gateway::{EventGateway, ProductGateway};
@@ -95,7 +96,7 @@ impl StrategySwitchCmdExe {
                         Err(e) => {
                             tracing::warn!(
                                 product.id = product.id.0,
-                                error = %e,
+                                error = %Chain(&e),
                                 "could not re-lay the stock for the new strategy now; the reconcile job will"
                             );
                             self.stock.want_layout(product.id, count);

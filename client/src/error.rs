@@ -142,3 +142,36 @@ impl ErrorBody {
             .map(|d| d.message.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_spelled_on_the_wire_as_as_str_says() {
+        let codes = [
+            ErrorCode::BadRequest,
+            ErrorCode::Unauthenticated,
+            ErrorCode::Forbidden,
+            ErrorCode::NotFound,
+            ErrorCode::MethodNotAllowed,
+            ErrorCode::SoldOut,
+            ErrorCode::LimitExceeded,
+            ErrorCode::NotOnSale,
+            ErrorCode::InvalidState,
+            ErrorCode::DuplicateTransaction,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::ValidationFailed,
+            ErrorCode::IdempotencyKeyReused,
+            ErrorCode::RateLimited,
+            ErrorCode::Unavailable,
+            ErrorCode::Internal,
+        ];
+        for code in codes {
+            let wire = serde_json::to_value(code).expect("serialises");
+            assert_eq!(wire, code.as_str(), "{code:?}");
+            let back: ErrorCode = serde_json::from_value(wire).expect("parses");
+            assert_eq!(back, code);
+        }
+    }
+}

@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-/// The classification of a failure; each maps to exactly one HTTP status and code.
+/// The classification of a failure; each maps to exactly one HTTP status and wire code
+/// (the mapping is `flash_sale_app::error::error_code`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
     /// Input that breaks a rule (`VALIDATION_FAILED`).
@@ -24,23 +25,6 @@ pub enum ErrorKind {
     IdempotencyKeyReused,
     /// A dependency cannot answer now; nothing was consumed (`UNAVAILABLE`).
     Unavailable,
-}
-
-impl ErrorKind {
-    /// The stable wire code.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Validation => "VALIDATION_FAILED",
-            Self::InvalidState => "INVALID_STATE",
-            Self::NotFound => "NOT_FOUND",
-            Self::SoldOut => "SOLD_OUT",
-            Self::LimitExceeded => "LIMIT_EXCEEDED",
-            Self::NotOnSale => "NOT_ON_SALE",
-            Self::DuplicateTransaction => "DUPLICATE_TRANSACTION",
-            Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
-            Self::Unavailable => "UNAVAILABLE",
-        }
-    }
 }
 
 /// One field that breaks a rule.
@@ -149,11 +133,6 @@ impl DomainError {
         }
     }
 
-    /// The stable wire code.
-    pub fn code(&self) -> &'static str {
-        self.kind().code()
-    }
-
     /// Field violations, for validation failures.
     pub fn violations(&self) -> &[FieldViolation] {
         match self {
@@ -163,5 +142,77 @@ impl DomainError {
             | Self::Order(crate::order::OrderError::Validation(v)) => v.violations(),
             _ => &[],
         }
+    }
+}
+
+/// Why something below the domain failed: a message for the reader and, when there
+/// is one, the error that caused it (a driver's, a client's), kept as the source so
+/// that a log line can show the whole chain ([`Chain`]).
+#[derive(Debug)]
+pub struct Cause {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Cause {
+    /// A cause that is only a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// `message`, caused by `source`.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<String> for Cause {
+    fn from(message: String) -> Self {
+        Self::new(message)
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(message: &str) -> Self {
+        Self::new(message)
+    }
+}
+
+/// Shows an error with every source after it, `outer: inner: root` — how errors are
+/// written to the log (`error = %Chain(&e)`), once, where they are handled.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            write!(f, ": {error}")?;
+            source = error.source();
+        }
+        Ok(())
     }
 }

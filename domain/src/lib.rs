@@ -20,6 +20,6 @@ pub mod strategy;
 pub mod text;
 pub mod user;
 
-pub use error::{DomainError, ErrorKind, FieldViolation, ValidationErrors};
+pub use error::{Cause, Chain, DomainError, ErrorKind, FieldViolation, ValidationErrors};
 pub use strategy::Strategy;
 pub use user::UserId;

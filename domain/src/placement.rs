@@ -139,6 +139,11 @@ impl Placement {
         })
     }
 
+    /// The strategy whose orders are placements first. Placements do not store a
+    /// strategy: a second strategy that queues orders must add one (the test
+    /// `placements_belong_to_the_one_queueing_strategy` fails until it does).
+    pub const STRATEGY: Strategy = Strategy::Async;
+
     /// The order this placement becomes, written at `now`. Its id derives from the
     /// placement's, so that every delivery of the task means the same order.
     pub fn to_order(
@@ -154,7 +159,7 @@ impl Placement {
             request: self.request(),
             allocation: self.allocation.clone(),
             unit_price: self.unit_price,
-            strategy: Strategy::Async,
+            strategy: Self::STRATEGY,
             idempotency_key: self.idempotency_key.clone(),
             placement_id: Some(self.id.as_str().to_owned()),
             now,
@@ -221,6 +226,15 @@ mod tests {
         assert_eq!(a.placement_id.as_deref(), Some(p.id.as_str()));
         assert_eq!(a.request_fingerprint, p.request_fingerprint);
         assert_eq!(a.expires_at, now + chrono::Duration::minutes(15));
+    }
+
+    #[test]
+    fn placements_belong_to_the_one_queueing_strategy() {
+        let queueing: Vec<Strategy> = Strategy::ALL
+            .into_iter()
+            .filter(|s| s.queues_orders())
+            .collect();
+        assert_eq!(queueing, [Placement::STRATEGY]);
     }
 
     #[test]

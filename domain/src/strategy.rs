@@ -3,30 +3,40 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// How orders for an event are taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Strategy {
+/// Declares `Strategy` with its wire names, so that `ALL` and `as_str` can never miss
+/// a variant.
+macro_rules! strategies {
+    ($($(#[doc = $doc:literal])* $variant:ident => $name:literal,)*) => {
+        /// How orders for an event are taken.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Strategy {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl Strategy {
+            /// Every strategy.
+            pub const ALL: [Self; [$($name),*].len()] = [$(Self::$variant),*];
+
+            /// The name used on the wire, in config and in storage.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+strategies! {
     /// Reserve, then write the order in the same request.
-    Sync,
+    Sync => "sync",
     /// Reserve, queue a placement, persist behind the queue.
-    Async,
+    Async => "async",
     /// Like sync, with the stock split across buckets.
-    Buckets,
+    Buckets => "buckets",
 }
 
 impl Strategy {
-    /// Every strategy.
-    pub const ALL: [Self; 3] = [Self::Sync, Self::Async, Self::Buckets];
-
-    /// The name used on the wire, in config and in storage.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sync => "sync",
-            Self::Async => "async",
-            Self::Buckets => "buckets",
-        }
-    }
-
     /// Whether a product sold this way has its stock split over several buckets
     /// (`ordering.bucket_count` unless it names its own), rather than one.
     pub fn splits_stock(self) -> bool {
@@ -54,8 +64,13 @@ impl fmt::Display for Strategy {
 
 /// The text is not a strategy name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown strategy `{0}` (expected sync, async or buckets)")]
+#[error("unknown strategy `{0}` (expected one of: {names})", names = names())]
 pub struct UnknownStrategy(pub String);
+
+/// Every strategy's name, comma-separated.
+fn names() -> String {
+    Strategy::ALL.map(Strategy::as_str).join(", ")
+}
 
 impl FromStr for Strategy {
     type Err = UnknownStrategy;

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use flash_sale_domain::Cause;
 use flash_sale_domain::UserId;
 use flash_sale_domain::allocation::Allocation;
 use flash_sale_domain::event::EventId;
@@ -166,7 +167,7 @@ impl std::fmt::Debug for RocketMqQueue {
 }
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> GatewayError {
-    GatewayError::Unavailable(format!("RocketMQ {what}: {e}"))
+    GatewayError::Unavailable(format!("RocketMQ {what}: {e}").into())
 }
 
 impl RocketMqQueue {
@@ -272,13 +273,13 @@ impl RocketMqQueue {
 impl PlacementQueue for RocketMqQueue {
     async fn publish(&self, task: &Placement) -> Result<(), GatewayError> {
         let body = serde_json::to_vec(&PlacementTask::from(task))
-            .map_err(|e| GatewayError::Internal(e.to_string()))?;
+            .map_err(|e| GatewayError::Internal(Cause::with_source("a placement task", e)))?;
         let message = Message::builder()
             .topic(self.topic.as_str())
             .key(task.id.as_str())
             .body(body)
             .build()
-            .map_err(|e| GatewayError::Internal(format!("a placement message: {e}")))?;
+            .map_err(|e| GatewayError::Internal(format!("a placement message: {e}").into()))?;
         match Box::pin(self.producer.send(message)).await {
             Ok(Some(result)) if result.send_status == SendStatus::SendOk => Ok(()),
             Ok(Some(result)) => Err(unavailable("send", format!("{:?}", result.send_status))),

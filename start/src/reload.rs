@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use flash_sale_app::Executors;
 use flash_sale_app::policy::OrderingConfig;
+use flash_sale_domain::Chain;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -29,7 +30,7 @@ pub fn spawn_config_reload(
         ) {
             Ok(signal) => Some(signal),
             Err(e) => {
-                tracing::warn!(error = %e, "no SIGHUP handler; the config file is still watched");
+                tracing::warn!(error = %Chain(&e), "no SIGHUP handler; the config file is still watched");
                 None
             }
         };
@@ -72,7 +73,7 @@ async fn reload(source: &std::path::Path, exec: &Executors) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(products = n, "stock re-laid for the new strategies"),
                 Err(e) => {
-                    tracing::warn!(error = %e, "re-laying stock for the new strategies failed");
+                    tracing::warn!(error = %Chain(&e), "re-laying stock for the new strategies failed");
                 }
             }
         }

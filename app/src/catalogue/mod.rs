@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flash_sale_client::ProductDto;
+use flash_sale_domain::Chain;
 use flash_sale_domain::event::{Event, EventId};
 use flash_sale_domain::gateway::{
     Clock, EventGateway, GatewayError, LockGateway, Notice, NoticeBus, ProductGateway, SharedCache,
@@ -34,7 +35,7 @@ pub use shared::Layer;
 use shared::SharedLevel;
 
 use crate::assembler;
-use crate::error::AppError;
+use crate::error::{AppError, Cause};
 use crate::policy::OrderingPolicy;
 
 /// Sizes and lifetimes of the catalogue cache.
@@ -139,9 +140,11 @@ pub struct CatalogueService {
 
 fn shared_error(error: &Arc<GatewayError>) -> AppError {
     match &**error {
-        GatewayError::Unavailable(why) => AppError::Unavailable(why.clone()),
+        GatewayError::Unavailable(_) => {
+            AppError::Unavailable(Cause::with_source("catalogue", Arc::clone(error)))
+        }
         GatewayError::NotFound => AppError::NotFound("resource"),
-        other => AppError::Internal(anyhow::anyhow!(other.to_string())),
+        _ => AppError::Internal(anyhow::Error::new(Arc::clone(error))),
     }
 }
 
@@ -342,7 +345,7 @@ impl CatalogueService {
         if let Some(bus) = &self.bus
             && let Err(e) = bus.publish(notice).await
         {
-            tracing::warn!(error = %e, "could not broadcast a cache notice; other instances catch up within the local TTL");
+            tracing::warn!(error = %Chain(&e), "could not broadcast a cache notice; other instances catch up within the local TTL");
         }
     }
 

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use flash_sale_domain::Chain;
 use flash_sale_domain::gateway::{GatewayError, LockGateway, SharedCache};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -81,7 +82,7 @@ impl SharedLevel {
         let lease = match self.locks.try_acquire(&lock, self.lock_ttl).await {
             Ok(lease) => lease,
             Err(e) => {
-                tracing::warn!(error = %e, "cache lock unavailable; loading without it");
+                tracing::warn!(error = %Chain(&e), "cache lock unavailable; loading without it");
                 None
             }
         };
@@ -98,7 +99,7 @@ impl SharedLevel {
                 }
             };
             if let Err(e) = self.locks.release(&lease).await {
-                tracing::debug!(error = %e, "cache lock release failed; it expires");
+                tracing::debug!(error = %Chain(&e), "cache lock release failed; it expires");
             }
             return result;
         }
@@ -124,7 +125,7 @@ impl SharedLevel {
             Ok(Some(json)) => serde_json::from_str(&json).ok(),
             Ok(None) => None,
             Err(e) => {
-                tracing::warn!(error = %e, "shared cache unavailable; reading the database");
+                tracing::warn!(error = %Chain(&e), "shared cache unavailable; reading the database");
                 None
             }
         }
@@ -140,7 +141,7 @@ impl SharedLevel {
             return;
         };
         if let Err(e) = cache.put(key, &json, ttl).await {
-            tracing::warn!(error = %e, "could not fill the shared cache");
+            tracing::warn!(error = %Chain(&e), "could not fill the shared cache");
         }
     }
 
@@ -148,7 +149,7 @@ impl SharedLevel {
         if let Some(cache) = &self.cache
             && let Err(e) = cache.delete(keys).await
         {
-            tracing::warn!(error = %e, "could not drop shared cache entries; they expire");
+            tracing::warn!(error = %Chain(&e), "could not drop shared cache entries; they expire");
         }
     }
 }

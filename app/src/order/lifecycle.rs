@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use flash_sale_domain::Chain;
 use futures::StreamExt;
 
 use flash_sale_client::{OrderDto, OrderPayCmd};
@@ -67,7 +68,7 @@ impl OrderPayCmdExe {
                         .release_order(order.product_id, &order.id, Release::Expired, now)
                         .await
                     {
-                        tracing::warn!(error = %e, "could not expire a late-paid order now; the job will");
+                        tracing::warn!(error = %Chain(&e), "could not expire a late-paid order now; the job will");
                     }
                     return Err(AppError::domain(OrderError::PaymentTooLate));
                 }

@@ -11,9 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flash_sale_client::OrderPlaceCmd;
+use flash_sale_domain::Chain;
 use flash_sale_domain::event::Event;
 use flash_sale_domain::gateway::{LockGateway, LockLease, OrderGateway, PlacementGateway};
 use flash_sale_domain::order::{IdempotencyKey, OrderError, OrderRequest};
+use flash_sale_domain::placement::Placement;
 use flash_sale_domain::product::{Product, ProductId};
 use flash_sale_domain::{Strategy, UserId};
 
@@ -121,7 +123,7 @@ impl PlaceCore {
         let lease = self.key_lease(&user, &key).await?;
         let result = self.place_once(&user, request, Some(key)).await;
         if let Err(e) = self.locks.release(&lease).await {
-            tracing::debug!(error = %e, "key lock release failed; it expires");
+            tracing::debug!(error = %Chain(&e), "key lock release failed; it expires");
         }
         result
     }
@@ -183,7 +185,7 @@ impl PlaceCore {
             && let Some(result) =
                 super::placement::placement_replay(&self.placements, user, key, request).await?
         {
-            count(Strategy::Async, &result);
+            count(Placement::STRATEGY, &result);
             return Ok(Some(result));
         }
         Ok(order.map(|first| {

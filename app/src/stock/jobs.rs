@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use flash_sale_domain::Chain;
 use flash_sale_domain::event::EventStatus;
 use flash_sale_domain::gateway::{EventGateway, ProductGateway};
 use flash_sale_domain::page::PageRequest;
@@ -112,7 +113,7 @@ impl StockReconcileJobExe {
                     continue;
                 }
                 Err(e) => {
-                    tracing::warn!(product.id = id.0, error = %e, "could not read a product to re-lay");
+                    tracing::warn!(product.id = id.0, error = %Chain(&e), "could not read a product to re-lay");
                     continue;
                 }
             };
@@ -136,7 +137,7 @@ impl StockReconcileJobExe {
                 Err(e) => tracing::warn!(
                     product.id = id.0,
                     buckets = count,
-                    error = %e,
+                    error = %Chain(&e),
                     "could not re-lay the stock for its strategy yet; trying again next run"
                 ),
             }
@@ -196,7 +197,7 @@ impl StockRecoveryJobExe {
             {
                 Ok(n) => ended += n,
                 Err(e) => {
-                    tracing::warn!(product.id = id.0, error = %e, "recovery of a product failed; next round");
+                    tracing::warn!(product.id = id.0, error = %Chain(&e), "recovery of a product failed; next round");
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! which every re-lay rewrites the ledger inside its database transaction.
 
 use async_trait::async_trait;
+use flash_sale_domain::Chain;
 use flash_sale_domain::gateway::{GatewayError, Relay, StockLedger, StockState, StockStateSink};
 use flash_sale_domain::product::ProductId;
 
@@ -82,7 +83,7 @@ impl StockService {
             match self.ensure_loaded(id).await {
                 Ok(()) => loaded += 1,
                 Err(e) => {
-                    tracing::warn!(product.id = id.0, error = %e, "stock warm-up failed; the first order will load it");
+                    tracing::warn!(product.id = id.0, error = %Chain(&e), "stock warm-up failed; the first order will load it");
                 }
             }
         }

@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
+use flash_sale_domain::Chain;
 use flash_sale_domain::gateway::{
     Clock, LockGateway, LockLease, Notice, NoticeBus, OrderGateway, PlacementGateway,
     ProductGateway, StockLedger,
@@ -169,7 +170,7 @@ impl StockService {
         if let Some(bus) = &self.bus
             && let Err(e) = bus.publish(Notice::SoldOutCleared(product_id)).await
         {
-            tracing::warn!(error = %e, "could not broadcast that units came back; other instances' flags expire");
+            tracing::warn!(error = %Chain(&e), "could not broadcast that units came back; other instances' flags expire");
         }
     }
 
@@ -194,7 +195,7 @@ impl StockService {
 
     async fn unlock(&self, lease: &LockLease) {
         if let Err(e) = self.locks.release(lease).await {
-            tracing::debug!(error = %e, "lock release failed; it expires");
+            tracing::debug!(error = %Chain(&e), "lock release failed; it expires");
         }
     }
 }

@@ -15,6 +15,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use flash_sale_domain::Chain;
 use flash_sale_domain::gateway::{GatewayError, HoldKind, LockLease, Relay, Suspension};
 use flash_sale_domain::product::{Product, ProductId};
 
@@ -91,14 +92,14 @@ impl StockService {
                     lost = self.keep_leases(product_id, &lease, &suspension) => Err(lost),
                 }
             }
-            Ok(false) => Err(AppError::Unavailable(format!(
-                "the stock is being re-laid already; {retry}"
-            ))),
+            Ok(false) => Err(AppError::Unavailable(
+                format!("the stock is being re-laid already; {retry}").into(),
+            )),
             Err(e) => Err(e.into()),
         };
         // Whatever happened: the suspension ends (or expires by itself) and the lock goes.
         if let Err(e) = self.ledger.resume(product_id, &suspension).await {
-            tracing::warn!(product.id = product_id.0, error = %e, "could not end a suspension; it expires");
+            tracing::warn!(product.id = product_id.0, error = %Chain(&e), "could not end a suspension; it expires");
         }
         self.unlock(&lease).await;
         self.clear_sold_out(product_id).await;
@@ -163,10 +164,13 @@ impl StockService {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(AppError::Unavailable(format!(
-                    "{orders} orders, {placements} placements and {} returns still in progress; {retry}",
-                    view.returns.len()
-                )));
+                return Err(AppError::Unavailable(
+                    format!(
+                        "{orders} orders, {placements} placements and {} returns still in progress; {retry}",
+                        view.returns.len()
+                    )
+                    .into(),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use flash_sale_domain::Chain;
 use flash_sale_domain::allocation::Allocation;
 use flash_sale_domain::gateway::{Reservation, ReserveRequest, Settlement};
 use flash_sale_domain::product::{ProductError, ProductId};
@@ -49,7 +50,7 @@ impl StockService {
             .settle(product_id, token, allocation, settlement)
             .await
         {
-            tracing::error!(product.id = product_id.0, error = %e, "could not settle a reservation; the recovery job will");
+            tracing::error!(product.id = product_id.0, error = %Chain(&e), "could not settle a reservation; the recovery job will");
         }
         if settlement == Settlement::Released {
             self.clear_sold_out(product_id).await;

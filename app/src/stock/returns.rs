@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use flash_sale_domain::Chain;
 use flash_sale_domain::DomainError;
 use flash_sale_domain::UserId;
 use flash_sale_domain::gateway::{GatewayError, Release};
@@ -62,7 +63,7 @@ impl StockService {
             .finish_return(product_id, token, deltas, quota)
             .await
         {
-            tracing::error!(product.id = product_id.0, error = %e, "could not finish a return; reconcile will repair it");
+            tracing::error!(product.id = product_id.0, error = %Chain(&e), "could not finish a return; reconcile will repair it");
         }
         if deltas.iter().any(|d| d.delta > 0) {
             self.clear_sold_out(product_id).await;
@@ -112,7 +113,7 @@ impl StockService {
             }
             // The outcome is unknown: leave the return announced for the recovery job.
             Err(GatewayError::Unavailable(e)) => {
-                tracing::warn!(order.id = %id, error = %e, "a release could not be confirmed; its return stays open for the recovery job");
+                tracing::warn!(order.id = %id, error = %Chain(e), "a release could not be confirmed; its return stays open for the recovery job");
             }
             _ => self.finish_return(product_id, &token, &[], None).await,
         }

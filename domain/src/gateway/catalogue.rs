@@ -14,6 +14,7 @@ use crate::stock::{BucketDelta, StockBucket};
 use crate::user::UserId;
 
 /// Stores events.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait EventGateway: Send + Sync {
     /// Stores a new `draft` event created at `now`.
@@ -73,6 +74,7 @@ pub struct StockState {
 }
 
 /// Receives the state a re-lay read (and rewrites the stock ledger from it).
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait StockStateSink: Send + Sync {
     /// Takes `state` over; an error rolls the re-lay back.
@@ -83,6 +85,7 @@ pub trait StockStateSink: Send + Sync {
 }
 
 /// Stores products, their stock buckets and the inventory ledger.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait ProductGateway: Send + Sync {
     /// Stores an `online` product, its buckets (stock split evenly) and one
@@ -165,12 +168,16 @@ pub trait ProductGateway: Send + Sync {
     ///
     /// # Errors
     /// `NotFound`; `Unavailable`; the sink's error. Nothing changes on any error.
-    async fn relay(
+    #[allow(
+        unused_parens,
+        reason = "mockall needs the sink's object lifetime spelled out"
+    )]
+    async fn relay<'s>(
         &self,
         id: ProductId,
         relay: Relay,
         now: DateTime<Utc>,
-        sink: &dyn StockStateSink,
+        sink: &'s (dyn StockStateSink + 's),
     ) -> Result<Product, GatewayError>;
 
     /// The product's buckets and which of `tokens` (order or placement ids) already

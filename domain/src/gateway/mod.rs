@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::error::DomainError;
+use crate::error::{Cause, DomainError};
 
 mod catalogue;
 mod orders;
@@ -20,6 +20,14 @@ pub use stock::{
     Hold, HoldKind, InFlight, LedgerView, Reservation, ReserveRequest, ReturnInProgress,
     Settlement, StockLedger, Suspension, age_ms,
 };
+#[cfg(feature = "mock")]
+pub use {
+    catalogue::{MockEventGateway, MockProductGateway, MockStockStateSink},
+    orders::MockOrderGateway,
+    placements::{MockPlacementGateway, MockPlacementQueue},
+    shared::{MockLockGateway, MockNoticeBus, MockSharedCache},
+    stock::MockStockLedger,
+};
 
 /// Why a gateway call failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,23 +39,53 @@ pub enum GatewayError {
     /// The row to change does not exist.
     #[error("not found")]
     NotFound,
-    /// A unique key is taken; the name says which (`idempotency_key`,
-    /// `transaction_id`, `placement_id`).
+    /// A unique key is taken.
     #[error("duplicate {0}")]
-    Duplicate(&'static str),
+    Duplicate(UniqueKey),
     /// The backend cannot answer now (connection lost, timeout, pool exhausted).
     /// Nothing was changed; the call is safe to retry.
-    #[error("unavailable: {0}")]
-    Unavailable(String),
+    #[error("unavailable")]
+    Unavailable(#[source] Cause),
     /// Anything else: a bug or corrupt data.
-    #[error("internal: {0}")]
-    Internal(String),
+    #[error("internal error")]
+    Internal(#[source] Cause),
 }
 
 impl GatewayError {
     /// A rejection from a domain error.
     pub fn rejected(error: impl Into<DomainError>) -> Self {
         Self::Rejected(error.into())
+    }
+}
+
+/// A unique key the storage enforces and the use cases act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UniqueKey {
+    /// A buyer's `Idempotency-Key` (orders and placements share it).
+    IdempotencyKey,
+    /// A payment's transaction id.
+    TransactionId,
+    /// The placement an order was written for.
+    PlacementId,
+}
+
+impl UniqueKey {
+    /// Every key.
+    pub const ALL: [Self; 3] = [Self::IdempotencyKey, Self::TransactionId, Self::PlacementId];
+
+    /// Its column name (index names and constraint messages contain it).
+    pub fn column(self) -> &'static str {
+        match self {
+            Self::IdempotencyKey => "idempotency_key",
+            Self::TransactionId => "transaction_id",
+            Self::PlacementId => "placement_id",
+        }
+    }
+}
+
+impl std::fmt::Display for UniqueKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.column())
     }
 }
 

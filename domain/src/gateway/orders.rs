@@ -29,6 +29,7 @@ pub enum Release {
 
 /// Stores orders. Every method that moves stock does it in one transaction together
 /// with the bucket row, the purchase-quota row and a ledger row.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait OrderGateway: Send + Sync {
     /// The order transaction: decrement the order's bucket only if it holds enough
@@ -37,7 +38,7 @@ pub trait OrderGateway: Send + Sync {
     ///
     /// # Errors
     /// `Rejected(SoldOut)` or `Rejected(LimitExceeded)` when a guard says no;
-    /// `Duplicate("idempotency_key")` or `Duplicate("placement_id")` when such an
+    /// `Duplicate(IdempotencyKey)` or `Duplicate(PlacementId)` when such an
     /// order exists; `Unavailable`. Nothing is written on any error.
     async fn place(&self, order: &Order, limit: PerUserLimit) -> Result<(), GatewayError>;
 
@@ -81,7 +82,7 @@ pub trait OrderGateway: Send + Sync {
     /// `order.paid_at`.
     ///
     /// # Errors
-    /// `Duplicate("transaction_id")` when another order has that transaction id;
+    /// `Duplicate(TransactionId)` when another order has that transaction id;
     /// `NotFound` when the order is no longer pending (re-read it); `Unavailable`.
     async fn pay(&self, order: &Order) -> Result<(), GatewayError>;
 

@@ -38,12 +38,13 @@ pub enum Fulfilled {
 }
 
 /// Stores async placements (embedded mode and the default: durable rows).
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait PlacementGateway: Send + Sync {
     /// Stores a new `queued` placement.
     ///
     /// # Errors
-    /// `Duplicate("idempotency_key")` when the buyer already used the key;
+    /// `Duplicate(IdempotencyKey)` when the buyer already used the key;
     /// `Unavailable`.
     async fn insert(&self, placement: &Placement) -> Result<(), GatewayError>;
 
@@ -120,6 +121,7 @@ pub trait PlacementGateway: Send + Sync {
 
 /// Carries placement tasks from the request to the consumer (an in-process queue, or
 /// a broker). Delivery is at least once: the consumer is idempotent.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait PlacementQueue: Send + Sync {
     /// Hands the task over; once this returns `Ok`, the task will be delivered.

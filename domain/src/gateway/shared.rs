@@ -16,6 +16,7 @@ pub struct LockLease {
 }
 
 /// Named locks with a time to live: in process, or across instances (Redis).
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait LockGateway: Send + Sync {
     /// Takes `name` for `ttl` unless someone holds it.
@@ -48,6 +49,7 @@ pub trait LockGateway: Send + Sync {
 
 /// The second level of the read cache, shared by every instance (Redis): text values
 /// with a time to live.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait SharedCache: Send + Sync {
     /// The value under `key`, if any.
@@ -91,6 +93,7 @@ pub enum Notice {
 }
 
 /// Broadcasts notices to every instance (Redis pub/sub).
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait NoticeBus: Send + Sync {
     /// Sends `notice` to every subscribed instance, this one included.

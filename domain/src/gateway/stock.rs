@@ -163,6 +163,7 @@ pub struct Suspension {
 }
 
 /// The hot-path view of stock and per-user quotas.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait StockLedger: Send + Sync {
     /// Reserves `quantity` units (from the buyer's home bucket first, then the others;
@@ -172,7 +173,7 @@ pub trait StockLedger: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable` when the ledger cannot be reached.
-    async fn reserve(&self, request: ReserveRequest<'_>) -> Result<Reservation, GatewayError>;
+    async fn reserve<'a>(&self, request: ReserveRequest<'a>) -> Result<Reservation, GatewayError>;
 
     /// Ends the hold `token` exactly once: its units stop being in flight (and, when
     /// released, go back to their buckets with the buyer's quota). The ledger's own
@@ -204,12 +205,12 @@ pub trait StockLedger: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable`; reconcile repairs what a lost return leaves behind.
-    async fn finish_return(
+    async fn finish_return<'u>(
         &self,
         product_id: ProductId,
         token: &str,
         deltas: &[BucketDelta],
-        quota: Option<(&UserId, u32)>,
+        quota: Option<(&'u UserId, u32)>,
     ) -> Result<(), GatewayError>;
 
     /// Takes unsold units out of buckets, all or nothing, inside an announced return.

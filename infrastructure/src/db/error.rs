@@ -1,20 +1,17 @@
 //! Driver errors to gateway errors: the driver's text never leaves infrastructure
 //! except in logs.
 
-use flash_sale_domain::gateway::GatewayError;
+use flash_sale_domain::Cause;
+use flash_sale_domain::gateway::{GatewayError, UniqueKey};
 use sea_orm::{DbErr, RuntimeErr, sqlx};
 
 /// Maps a sea-orm error: lost connections, timeouts and a closed pool become
 /// `Unavailable` (nothing was changed, safe to retry); the rest `Internal`.
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "called as `.map_err(db_error)`"
-)]
 pub fn db_error(err: DbErr) -> GatewayError {
     if is_transient(&err) {
-        GatewayError::Unavailable(err.to_string())
+        GatewayError::Unavailable(Cause::with_source("database", err))
     } else {
-        GatewayError::Internal(err.to_string())
+        GatewayError::Internal(Cause::with_source("database", err))
     }
 }
 
@@ -65,14 +62,13 @@ pub fn is_transient(err: &DbErr) -> bool {
     }
 }
 
-/// The unique key a violation is about, when it is one of the keys the domain names:
-/// `idempotency_key`, `transaction_id` or `placement_id`. Index names (MySQL,
-/// PostgreSQL) and column lists (SQLite) both contain the column name.
-pub(crate) fn duplicate_key(err: &DbErr) -> Option<&'static str> {
+/// The unique key a violation is about, when it is one the domain names. Index names
+/// (MySQL, PostgreSQL) and column lists (SQLite) both contain the column name.
+pub(crate) fn duplicate_key(err: &DbErr) -> Option<UniqueKey> {
     let Some(sea_orm::SqlErr::UniqueConstraintViolation(message)) = err.sql_err() else {
         return None;
     };
-    ["idempotency_key", "transaction_id", "placement_id"]
+    UniqueKey::ALL
         .into_iter()
-        .find(|key| message.contains(key))
+        .find(|key| message.contains(key.column()))
 }

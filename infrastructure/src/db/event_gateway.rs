@@ -28,7 +28,7 @@ impl SeaOrmEventGateway {
 
 /// A stored row that no longer parses: the data is corrupt.
 pub(crate) fn corrupt(what: &str, value: &str) -> GatewayError {
-    GatewayError::Internal(format!("stored {what} `{value}` is not valid"))
+    GatewayError::Internal(format!("stored {what} `{value}` is not valid").into())
 }
 
 fn to_domain(row: &event::Model) -> Result<Event, GatewayError> {

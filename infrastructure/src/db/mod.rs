@@ -23,6 +23,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flash_sale_domain::Chain;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, IsolationLevel,
@@ -203,7 +204,7 @@ impl Database {
                     use sea_orm::sqlx::{AssertSqlSafe, Executor};
                     conn.execute(AssertSqlSafe(both)).await?;
                     if let Err(e) = conn.execute(AssertSqlSafe(mariadb)).await {
-                        tracing::debug!(error = %e, "no max_statement_time here (MySQL)");
+                        tracing::debug!(error = %Chain(&e), "no max_statement_time here (MySQL)");
                     }
                     Ok(())
                 })

@@ -3,6 +3,7 @@
 //! and the retry of a transaction that hit a transient failure.
 
 use chrono::{DateTime, Utc};
+use flash_sale_domain::Chain;
 use flash_sale_domain::gateway::Release;
 use flash_sale_domain::ledger::LedgerReason;
 use flash_sale_domain::order::{Order, OrderId, OrderStatus};
@@ -154,7 +155,7 @@ where
         tries += 1;
         match attempt().await {
             Err(e) if tries < TRANSIENT_ATTEMPTS && is_transient(&e) => {
-                tracing::debug!(error = %e, "retrying a transaction");
+                tracing::debug!(error = %Chain(&e), "retrying a transaction");
                 tokio::time::sleep(std::time::Duration::from_millis(5 * tries as u64)).await;
             }
             other => return other,

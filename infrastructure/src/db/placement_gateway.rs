@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use flash_sale_domain::UserId;
 use flash_sale_domain::event::EventId;
-use flash_sale_domain::gateway::{Fulfil, Fulfilled, GatewayError, PlacementGateway};
+use flash_sale_domain::gateway::{Fulfil, Fulfilled, GatewayError, PlacementGateway, UniqueKey};
 use flash_sale_domain::order::{IdempotencyKey, OrderError, OrderId};
 use flash_sale_domain::placement::{Placement, PlacementId, PlacementStatus};
 use flash_sale_domain::product::ProductId;
@@ -126,12 +126,15 @@ impl SeaOrmPlacementGateway {
         match with_retries(|| self.try_one(item)).await {
             Ok(outcome) => Ok(outcome),
             // A retried commit whose answer was lost meets its own order.
-            Err(e) if is_primary_key_violation(&e) || duplicate_key(&e) == Some("placement_id") => {
+            Err(e)
+                if is_primary_key_violation(&e)
+                    || duplicate_key(&e) == Some(UniqueKey::PlacementId) =>
+            {
                 Ok(Fulfilled::AlreadyResolved { succeeded: true })
             }
             Err(e) => match duplicate_key(&e) {
                 // The buyer used the key for an order of another strategy.
-                Some("idempotency_key") => {
+                Some(UniqueKey::IdempotencyKey) => {
                     Ok(Fulfilled::Rejected(OrderError::IdempotencyKeyReused))
                 }
                 _ => Err(db_error(e)),

@@ -221,12 +221,12 @@ impl SeaOrmProductGateway {
 #[async_trait]
 impl ProductGateway for SeaOrmProductGateway {
     #[tracing::instrument(skip_all, fields(product.id = id.0, ?relay))]
-    async fn relay(
+    async fn relay<'s>(
         &self,
         id: ProductId,
         relay: Relay,
         now: DateTime<Utc>,
-        sink: &dyn StockStateSink,
+        sink: &'s (dyn StockStateSink + 's),
     ) -> Result<Product, GatewayError> {
         super::relay::relay(&self.db, id, relay, now, sink).await
     }

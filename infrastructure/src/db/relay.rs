@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use flash_sale_domain::Chain;
 use flash_sale_domain::UserId;
 use flash_sale_domain::allocation::Allocation;
 use flash_sale_domain::gateway::{GatewayError, InFlight, Relay, StockState, StockStateSink};
@@ -59,7 +60,7 @@ pub(super) async fn relay(
         match attempt(db, id, relay, now, sink).await {
             Ok(product) => return Ok(product),
             Err(Failed::Db(e)) if tries < ATTEMPTS && is_transient(&e) => {
-                tracing::debug!(error = %e, "retrying a re-lay");
+                tracing::debug!(error = %Chain(&e), "retrying a re-lay");
                 tokio::time::sleep(std::time::Duration::from_millis(20 * tries as u64)).await;
             }
             Err(Failed::Db(e)) => return Err(db_error(e)),

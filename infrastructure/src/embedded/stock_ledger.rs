@@ -73,7 +73,7 @@ impl EmbeddedStockLedger {
 
 #[async_trait]
 impl StockLedger for EmbeddedStockLedger {
-    async fn reserve(&self, request: ReserveRequest<'_>) -> Result<Reservation, GatewayError> {
+    async fn reserve<'a>(&self, request: ReserveRequest<'a>) -> Result<Reservation, GatewayError> {
         let Some(stock) = self.product(request.product_id) else {
             return Ok(Reservation::NotLoaded);
         };
@@ -154,12 +154,12 @@ impl StockLedger for EmbeddedStockLedger {
         Ok(true)
     }
 
-    async fn finish_return(
+    async fn finish_return<'u>(
         &self,
         product_id: ProductId,
         token: &str,
         deltas: &[BucketDelta],
-        quota: Option<(&UserId, u32)>,
+        quota: Option<(&'u UserId, u32)>,
     ) -> Result<(), GatewayError> {
         let Some(stock) = self.product(product_id) else {
             return Ok(());

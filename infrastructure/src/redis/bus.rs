@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use flash_sale_domain::Chain;
 use flash_sale_domain::event::EventId;
 use flash_sale_domain::gateway::{GatewayError, Notice, NoticeBus};
 use flash_sale_domain::product::ProductId;
@@ -84,7 +85,7 @@ impl RedisNoticeBus {
                 tokio::select! {
                     result = session => {
                         if let Err(e) = result {
-                            tracing::warn!(error = %e, "notice subscription lost; reconnecting");
+                            tracing::warn!(error = %Chain(&e), "notice subscription lost; reconnecting");
                         }
                     }
                     _ = stop.wait_for(|stop| *stop) => return,

@@ -14,6 +14,7 @@ mod stock_ledger;
 
 use std::time::Duration;
 
+use flash_sale_domain::Cause;
 use flash_sale_domain::gateway::GatewayError;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
@@ -138,10 +139,13 @@ impl Redis {
     ) -> Result<T, GatewayError> {
         match tokio::time::timeout(CALL_TIMEOUT, call).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(GatewayError::Unavailable(format!("redis {what}: {e}"))),
-            Err(_) => Err(GatewayError::Unavailable(format!(
-                "redis {what}: timed out"
+            Ok(Err(e)) => Err(GatewayError::Unavailable(Cause::with_source(
+                format!("redis {what}"),
+                e,
             ))),
+            Err(_) => Err(GatewayError::Unavailable(
+                format!("redis {what}: timed out").into(),
+            )),
         }
     }
 

@@ -37,7 +37,7 @@ fn product(id: ProductId) -> String {
 
 #[async_trait]
 impl StockLedger for FaultyLedger {
-    async fn reserve(&self, request: ReserveRequest<'_>) -> Result<Reservation, GatewayError> {
+    async fn reserve<'a>(&self, request: ReserveRequest<'a>) -> Result<Reservation, GatewayError> {
         let key = format!("{} {}", request.product_id.0, request.user_id.as_str());
         faulty!(self, "reserve", key, self.inner.reserve(request))
     }
@@ -65,12 +65,12 @@ impl StockLedger for FaultyLedger {
             self.inner.begin_return(product_id, token)
         )
     }
-    async fn finish_return(
+    async fn finish_return<'u>(
         &self,
         product_id: ProductId,
         token: &str,
         deltas: &[BucketDelta],
-        quota: Option<(&UserId, u32)>,
+        quota: Option<(&'u UserId, u32)>,
     ) -> Result<(), GatewayError> {
         let key = format!("{} {token}", product_id.0);
         faulty!(

@@ -82,12 +82,12 @@ impl ProductGateway for CountingProducts {
             .adjust_stock(id, deltas, reason, reference, now)
             .await
     }
-    async fn relay(
+    async fn relay<'s>(
         &self,
         id: ProductId,
         relay: Relay,
         now: DateTime<Utc>,
-        sink: &dyn StockStateSink,
+        sink: &'s (dyn StockStateSink + 's),
     ) -> Result<Product, GatewayError> {
         self.inner.relay(id, relay, now, sink).await
     }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flash_sale_domain::Chain;
 use flash_sale_domain::gateway::{
     Clock, Fulfil, Fulfilled, PlacementGateway, PlacementQueue, Settlement,
 };
@@ -16,6 +17,7 @@ use flash_sale_domain::placement::{Placement, PlacementStatus};
 use flash_sale_domain::product::{PerUserLimit, ProductId};
 
 use crate::catalogue::CatalogueService;
+use crate::error::{DomainError, ErrorCode, error_code};
 use crate::stock::StockService;
 
 /// How the consumer retries a batch the database could not take.
@@ -107,7 +109,7 @@ impl PlacementConsumeCmdExe {
                 let limit = match self.catalogue.product(placement.product_id).await {
                     Ok(entry) => entry.map(|e| e.product.per_user_limit),
                     Err(e) => {
-                        tracing::warn!(error = %e, "product lookup failed; the placement waits for the sweeper");
+                        tracing::warn!(error = %Chain(&e), "product lookup failed; the placement waits for the sweeper");
                         report.left += 1;
                         continue;
                     }
@@ -118,7 +120,7 @@ impl PlacementConsumeCmdExe {
             let Some(limit) = limit else {
                 self.fail(
                     &placement,
-                    "NOT_FOUND",
+                    ErrorCode::NotFound.as_str(),
                     "the product no longer exists",
                     &mut report,
                 )
@@ -128,7 +130,7 @@ impl PlacementConsumeCmdExe {
             match placement.to_order(now, self.payment_timeout) {
                 Ok(order) => items.push((placement, Fulfil { order, limit })),
                 Err(e) => {
-                    let code = flash_sale_domain::DomainError::from(e.clone()).code();
+                    let code = error_code(DomainError::from(e.clone()).kind()).as_str();
                     self.fail(&placement, code, &e.to_string(), &mut report)
                         .await;
                 }
@@ -143,7 +145,7 @@ impl PlacementConsumeCmdExe {
             for (placement, _) in &items {
                 self.fail(
                     placement,
-                    "UNAVAILABLE",
+                    ErrorCode::Unavailable.as_str(),
                     "the order could not be written; the units went back",
                     &mut report,
                 )
@@ -160,8 +162,8 @@ impl PlacementConsumeCmdExe {
                     report.placed += 1;
                 }
                 Fulfilled::Rejected(e) => {
-                    tracing::warn!(error = %e, "the database refused what the stock ledger reserved; reconcile if it repeats");
-                    let code = flash_sale_domain::DomainError::from(e.clone()).code();
+                    tracing::warn!(error = %Chain(&e), "the database refused what the stock ledger reserved; reconcile if it repeats");
+                    let code = error_code(DomainError::from(e.clone()).kind()).as_str();
                     self.fail(placement, code, &e.to_string(), &mut report)
                         .await;
                 }
@@ -193,12 +195,12 @@ impl PlacementConsumeCmdExe {
             match self.placements.fulfil(fulfil).await {
                 Ok(outcomes) => return Some(outcomes),
                 Err(e) if attempt < self.backoff.len() => {
-                    tracing::warn!(error = %e, attempt, "a placement batch failed; retrying");
+                    tracing::warn!(error = %Chain(&e), attempt, "a placement batch failed; retrying");
                     tokio::time::sleep(self.backoff[attempt]).await;
                     attempt += 1;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "a placement batch failed for good; failing it");
+                    tracing::error!(error = %Chain(&e), "a placement batch failed for good; failing it");
                     return None;
                 }
             }
@@ -239,13 +241,13 @@ impl PlacementConsumeCmdExe {
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        tracing::warn!(error = %e, "could not read a resolved placement; the recovery job settles its hold");
+                        tracing::warn!(error = %Chain(&e), "could not read a resolved placement; the recovery job settles its hold");
                     }
                 }
                 report.duplicates += 1;
             }
             Err(e) => {
-                tracing::warn!(error = %e, placement.id = %placement.id, "could not fail a placement; the sweeper tries again");
+                tracing::warn!(error = %Chain(&e), placement.id = %placement.id, "could not fail a placement; the sweeper tries again");
                 report.left += 1;
             }
         }

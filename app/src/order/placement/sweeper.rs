@@ -6,7 +6,7 @@ use std::time::Duration;
 use flash_sale_domain::gateway::{Clock, PlacementGateway};
 
 use super::consumer::{ConsumeReport, PlacementConsumeCmdExe};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 
 /// The sweeper: runs placements that have been queued for a while through the
 /// consumer again (their task may have been lost with a restart), and fails those
@@ -53,7 +53,7 @@ impl PlacementSweepJobExe {
             self.consumer
                 .fail(
                     placement,
-                    "UNAVAILABLE",
+                    ErrorCode::Unavailable.as_str(),
                     "the order could not be written in time; the units went back",
                     &mut report,
                 )

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use flash_sale_domain::Chain;
 use flash_sale_domain::gateway::{
-    Clock, GatewayError, HoldKind, PlacementGateway, PlacementQueue, Settlement,
+    Clock, GatewayError, HoldKind, PlacementGateway, PlacementQueue, Settlement, UniqueKey,
 };
 use flash_sale_domain::placement::{NewPlacement, Placement, PlacementId};
 
@@ -85,7 +86,7 @@ impl OrderingStrategy for AsyncOrdering {
                 Some(true) => Ok(()),
                 Some(false) => Err(GatewayError::Unavailable(e)),
                 None => {
-                    tracing::warn!(placement.id = %placement.id, error = %e, "a placement could not be confirmed; the recovery job settles its hold");
+                    tracing::warn!(placement.id = %placement.id, error = %Chain(&e), "a placement could not be confirmed; the recovery job settles its hold");
                     return Err(AppError::Unavailable(
                         "the placement could not be confirmed; retry with the same Idempotency-Key to learn its outcome".into(),
                     ));
@@ -96,7 +97,7 @@ impl OrderingStrategy for AsyncOrdering {
         if let Err(error) = stored {
             self.release(&placement).await;
             return match (error, ctx.key) {
-                (GatewayError::Duplicate("idempotency_key"), Some(key)) => {
+                (GatewayError::Duplicate(UniqueKey::IdempotencyKey), Some(key)) => {
                     let first = self
                         .placements
                         .find_by_idempotency_key(ctx.user, key)

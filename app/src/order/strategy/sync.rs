@@ -4,7 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use flash_sale_domain::gateway::{Clock, GatewayError, HoldKind, OrderGateway, Settlement};
+use flash_sale_domain::Chain;
+use flash_sale_domain::gateway::{
+    Clock, GatewayError, HoldKind, OrderGateway, Settlement, UniqueKey,
+};
 use flash_sale_domain::order::{NewOrder, Order, OrderId};
 
 use super::{OrderingStrategy, PlaceContext, PlaceOrderOutcome, replay, reserve};
@@ -83,7 +86,7 @@ impl OrderingStrategy for SyncOrdering {
                     None => {
                         // Nobody can tell now: the hold stays for the recovery job, which
                         // asks the database later and commits or releases it.
-                        tracing::warn!(order.id = %order.id, error = %e, "an order's commit could not be confirmed; the recovery job settles its hold");
+                        tracing::warn!(order.id = %order.id, error = %Chain(&e), "an order's commit could not be confirmed; the recovery job settles its hold");
                         return Err(AppError::Unavailable(
                         "the order could not be confirmed; retry with the same Idempotency-Key to learn its outcome".into(),
                     ));
@@ -100,7 +103,7 @@ impl OrderingStrategy for SyncOrdering {
             Err(error) => {
                 settle(Settlement::Released).await;
                 match (error, ctx.key) {
-                    (GatewayError::Duplicate("idempotency_key"), Some(key)) => {
+                    (GatewayError::Duplicate(UniqueKey::IdempotencyKey), Some(key)) => {
                         let first = self
                             .orders
                             .find_by_idempotency_key(ctx.user, key)

@@ -77,7 +77,7 @@ impl Keys {
 }
 
 pub(super) fn unexpected(what: &str, code: i64) -> GatewayError {
-    GatewayError::Internal(format!("{what} answered {code}"))
+    GatewayError::Internal(format!("{what} answered {code}").into())
 }
 
 /// `b1, u1, b2, u2, …` as an allocation.
@@ -188,7 +188,7 @@ impl RedisStockLedger {
 #[async_trait]
 impl StockLedger for RedisStockLedger {
     #[tracing::instrument(skip_all, fields(product.id = request.product_id.0))]
-    async fn reserve(&self, request: ReserveRequest<'_>) -> Result<Reservation, GatewayError> {
+    async fn reserve<'a>(&self, request: ReserveRequest<'a>) -> Result<Reservation, GatewayError> {
         for _ in 0..3 {
             let Some(count) = self.bucket_count(request.product_id).await? else {
                 return Ok(Reservation::NotLoaded);
@@ -252,12 +252,12 @@ impl StockLedger for RedisStockLedger {
         }
     }
 
-    async fn finish_return(
+    async fn finish_return<'u>(
         &self,
         product_id: ProductId,
         token: &str,
         deltas: &[BucketDelta],
-        quota: Option<(&UserId, u32)>,
+        quota: Option<(&'u UserId, u32)>,
     ) -> Result<(), GatewayError> {
         if self.split {
             self.finish_return_split(product_id, token, deltas, quota)

@@ -83,7 +83,7 @@ impl RedisStockLedger {
                 (0 | 1, _) => return Ok(()),
                 (-3, text) => {
                     parts = Allocation::parse(&text).ok_or_else(|| {
-                        GatewayError::Internal(format!("settle: a record says {text}"))
+                        GatewayError::Internal(format!("settle: a record says {text}").into())
                     })?;
                 }
                 (code, _) => return Err(unexpected("settle", code)),
