@@ -6,7 +6,9 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use flash_sale_client::{ClientError, OrderPlaceCmd, PlaceOrderAnswer, StrategyDto};
+use flash_sale_client::{
+    AdminOrderListQry, ClientError, OrderPlaceCmd, PlaceOrderAnswer, StrategyDto,
+};
 use flash_sale_tests::node::NodeStores;
 use flash_sale_tests::proxy::{FaultProxy, target, through};
 use flash_sale_tests::{Backend, sale};
@@ -189,4 +191,83 @@ async fn terminated_during_partition(backend: Backend) {
         buyer.await.expect("buyer");
     }
     eprintln!("{backend:?}: SIGTERM during a database partition, exited after {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "spawns the flash-sale binary and needs MariaDB and Redis; run scripts/test-all.sh"]
+async fn mariadb_redis_sigterm_finishes_the_writes_whose_buyers_hung_up() {
+    terminated_with_abandoned_writes(Backend::MariaDbRedis).await;
+}
+
+/// Buyers hang up while their orders are being written (the database answers slowly),
+/// then SIGTERM arrives: no connection is open any more, but the writes are — the
+/// process finishes them and settles their reservations before it exits, so right
+/// after a restart nothing is in flight and every unit is accounted for.
+async fn terminated_with_abandoned_writes(backend: Backend) {
+    const BUYERS: usize = 6;
+    let proxy = FaultProxy::start(&target(&flash_sale_tests::mysql_admin_url())).await;
+    let mut stores = NodeStores::create(backend).await;
+    stores.set("database.url", &through(&stores.db.url.clone(), &proxy));
+    stores.set("server.shutdown_timeout", "20s");
+    let node = stores.start().await;
+    let (_, p) = sale(&stores.admin(&node), Some(StrategyDto::Sync), 100, 1, None).await;
+
+    proxy.delay(Duration::from_millis(40));
+    let hung_up: Vec<_> = (0..BUYERS)
+        .map(|i| {
+            let buyer = stores.buyer(&node, &format!("gone{i}"));
+            tokio::spawn(async move {
+                let cmd = OrderPlaceCmd {
+                    product_id: p.id,
+                    quantity: 1,
+                };
+                // The buyer gives up long before the write can be done.
+                tokio::time::timeout(Duration::from_millis(250), buyer.place_order(&cmd, None))
+                    .await
+                    .is_err()
+            })
+        })
+        .collect();
+    for buyer in hung_up {
+        assert!(
+            buyer.await.expect("buyer"),
+            "the buyer was answered before hanging up"
+        );
+    }
+    let log = node.log.clone();
+    let took = node
+        .terminate(Duration::from_secs(30))
+        .await
+        .expect("the process exits");
+    proxy.restore();
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !log.contains("writes did not finish in time"),
+        "the writes are too slow for this test's shutdown budget: {log}"
+    );
+
+    let node = stores.start().await;
+    let admin = stores.admin(&node);
+    let inventory = admin.inventory(p.id).await.expect("inventory");
+    assert_eq!(
+        (inventory.in_flight, inventory.consistent),
+        (0, true),
+        "reservations left behind by writes cut off at exit: {inventory:?}"
+    );
+    let orders = admin
+        .admin_orders(&AdminOrderListQry {
+            product_id: Some(p.id),
+            ..AdminOrderListQry::default()
+        })
+        .await
+        .expect("orders");
+    assert_eq!(
+        (orders.total, inventory.db_available + inventory.held),
+        (BUYERS as u64, 100),
+        "every abandoned write finished: {inventory:?}"
+    );
+    eprintln!(
+        "{backend:?}: SIGTERM with {BUYERS} abandoned writes in progress, exited after {took:?}, all {BUYERS} written and settled"
+    );
+    node.terminate(Duration::from_secs(15)).await;
 }
