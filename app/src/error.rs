@@ -46,8 +46,8 @@ impl From<GatewayError> for AppError {
     }
 }
 
-/// The wire code of a kind of failure: the one place where the domain's kinds meet
-/// the codes of the error envelope (`ErrorCode`, which also spells them).
+/// The envelope's code for a kind of failure: the one place where the domain's kinds
+/// meet the client's `ErrorCode` (a test checks that both spell each code alike).
 pub fn error_code(kind: ErrorKind) -> ErrorCode {
     match kind {
         ErrorKind::Validation => ErrorCode::ValidationFailed,
@@ -65,5 +65,28 @@ pub fn error_code(kind: ErrorKind) -> ErrorCode {
 impl From<flash_sale_domain::ValidationErrors> for AppError {
     fn from(errors: flash_sale_domain::ValidationErrors) -> Self {
         Self::Domain(errors.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_the_code_the_domain_names() {
+        let kinds = [
+            ErrorKind::Validation,
+            ErrorKind::InvalidState,
+            ErrorKind::NotFound,
+            ErrorKind::SoldOut,
+            ErrorKind::LimitExceeded,
+            ErrorKind::NotOnSale,
+            ErrorKind::DuplicateTransaction,
+            ErrorKind::IdempotencyKeyReused,
+            ErrorKind::Unavailable,
+        ];
+        for kind in kinds {
+            assert_eq!(error_code(kind).as_str(), kind.code(), "{kind:?}");
+        }
     }
 }

@@ -13,8 +13,8 @@ use flash_sale_domain::gateway::{
 use crate::catalogue::{CacheBackends, CatalogueService, CatalogueSettings};
 use crate::error::AppError;
 use crate::event::{
-    AdminViews, EventCreateCmdExe, EventGetQryExe, EventListQryExe, EventStatusCmdExe,
-    EventUpdateCmdExe,
+    AdminViews, EventCreateCmdExe, EventGetQryExe, EventListQryExe, EventPatchCmdExe,
+    EventStatusCmdExe,
 };
 use crate::order::{
     AdminOrderListQryExe, AsyncOrdering, OrderCancelCmdExe, OrderExpireJobExe, OrderGetQryExe,
@@ -23,8 +23,8 @@ use crate::order::{
 };
 use crate::policy::OrderingPolicy;
 use crate::product::{
-    InventoryQryExe, LedgerQryExe, ProductBucketsCmdExe, ProductCreateCmdExe, ProductStatusCmdExe,
-    ProductStockCmdExe, ProductUpdateCmdExe, ReconcileCmdExe,
+    InventoryQryExe, LedgerQryExe, ProductBucketsCmdExe, ProductCreateCmdExe, ProductPatchCmdExe,
+    ProductStatusCmdExe, ProductStockCmdExe, ReconcileCmdExe,
 };
 use crate::stock::{
     StockPorts, StockReconcileJobExe, StockRecoveryJobExe, StockService, StockWarmUpJobExe,
@@ -81,7 +81,7 @@ pub struct Executors {
     /// `POST /admin/events`.
     pub event_create: EventCreateCmdExe,
     /// `PATCH /admin/events/{id}`.
-    pub event_update: EventUpdateCmdExe,
+    pub event_update: EventPatchCmdExe,
     /// `POST /admin/events/{id}/online|offline`.
     pub event_status: EventStatusCmdExe,
     /// `GET /admin/events`.
@@ -91,7 +91,7 @@ pub struct Executors {
     /// `POST /admin/events/{id}/products`.
     pub product_create: ProductCreateCmdExe,
     /// `PATCH /admin/products/{id}`.
-    pub product_update: ProductUpdateCmdExe,
+    pub product_update: ProductPatchCmdExe,
     /// `POST /admin/products/{id}/online|offline`.
     pub product_status: ProductStatusCmdExe,
     /// `POST /admin/products/{id}/stock`.
@@ -245,7 +245,7 @@ impl Executors {
         let (orders, clock) = (&ports.orders, &ports.clock);
         Self {
             event_create: EventCreateCmdExe::new(ports, admin.clone()),
-            event_update: EventUpdateCmdExe::new(ports, admin.clone(), catalogue.clone()),
+            event_update: EventPatchCmdExe::new(ports, admin.clone(), catalogue.clone()),
             event_status: EventStatusCmdExe::new(
                 ports,
                 admin.clone(),
@@ -255,7 +255,7 @@ impl Executors {
             event_list: EventListQryExe::new(ports, admin.clone()),
             event_get: EventGetQryExe::new(ports, admin.clone()),
             product_create: ProductCreateCmdExe::new(ports, admin.clone(), catalogue.clone()),
-            product_update: ProductUpdateCmdExe::new(ports, admin.clone(), catalogue.clone()),
+            product_update: ProductPatchCmdExe::new(ports, admin.clone(), catalogue.clone()),
             product_status: ProductStatusCmdExe::new(ports, admin.clone(), catalogue.clone()),
             product_stock: ProductStockCmdExe::new(
                 ports,

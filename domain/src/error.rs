@@ -3,8 +3,7 @@
 
 use std::fmt;
 
-/// The classification of a failure; each maps to exactly one HTTP status and wire code
-/// (the mapping is `flash_sale_app::error::error_code`).
+/// The classification of a failure; each maps to exactly one HTTP status and code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
     /// Input that breaks a rule (`VALIDATION_FAILED`).
@@ -25,6 +24,24 @@ pub enum ErrorKind {
     IdempotencyKeyReused,
     /// A dependency cannot answer now; nothing was consumed (`UNAVAILABLE`).
     Unavailable,
+}
+
+impl ErrorKind {
+    /// The stable wire code (the client's `ErrorCode` spells the same; a test in the
+    /// app crate keeps them equal).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Validation => "VALIDATION_FAILED",
+            Self::InvalidState => "INVALID_STATE",
+            Self::NotFound => "NOT_FOUND",
+            Self::SoldOut => "SOLD_OUT",
+            Self::LimitExceeded => "LIMIT_EXCEEDED",
+            Self::NotOnSale => "NOT_ON_SALE",
+            Self::DuplicateTransaction => "DUPLICATE_TRANSACTION",
+            Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            Self::Unavailable => "UNAVAILABLE",
+        }
+    }
 }
 
 /// One field that breaks a rule.
@@ -131,6 +148,11 @@ impl DomainError {
             Self::Product(e) => e.kind(),
             Self::Order(e) => e.kind(),
         }
+    }
+
+    /// The stable wire code.
+    pub fn code(&self) -> &'static str {
+        self.kind().code()
     }
 
     /// Field violations, for validation failures.

@@ -148,7 +148,7 @@ impl MessageListenerConcurrently for HandOff {
 }
 
 /// The placement queue on RocketMQ.
-pub struct RocketMqQueue {
+pub struct RocketMqTaskQueue {
     topic: String,
     producer: DefaultMQProducer,
     consumer: Mutex<Option<DefaultMQPushConsumer>>,
@@ -158,9 +158,9 @@ pub struct RocketMqQueue {
     _telemetry: rocketmq_observability::TelemetryRuntimeGuard,
 }
 
-impl std::fmt::Debug for RocketMqQueue {
+impl std::fmt::Debug for RocketMqTaskQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RocketMqQueue")
+        f.debug_struct("RocketMqTaskQueue")
             .field("topic", &self.topic)
             .finish_non_exhaustive()
     }
@@ -170,7 +170,7 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> GatewayError {
     GatewayError::Unavailable(format!("RocketMQ {what}: {e}").into())
 }
 
-impl RocketMqQueue {
+impl RocketMqTaskQueue {
     /// Starts the client, makes sure the topic exists and, when `settings.consume`,
     /// subscribes to it.
     ///
@@ -270,7 +270,7 @@ impl RocketMqQueue {
 }
 
 #[async_trait]
-impl PlacementQueue for RocketMqQueue {
+impl PlacementQueue for RocketMqTaskQueue {
     async fn publish(&self, task: &Placement) -> Result<(), GatewayError> {
         let body = serde_json::to_vec(&PlacementTask::from(task))
             .map_err(|e| GatewayError::Internal(Cause::with_source("a placement task", e)))?;

@@ -13,34 +13,9 @@ use flash_sale_app::policy::OrderingConfig;
 use flash_sale_domain::Strategy;
 use flash_sale_domain::event::EventId;
 use secrecy::SecretString;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-/// A duration written like `15m`, `3s` or `250ms` (or a number of seconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HumanDuration(pub Duration);
-
-impl<'de> Deserialize<'de> for HumanDuration {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Seconds(u64),
-        }
-        match Raw::deserialize(deserializer)? {
-            Raw::Seconds(s) => Ok(Self(Duration::from_secs(s))),
-            Raw::Text(text) => humantime::parse_duration(text.trim())
-                .map(Self)
-                .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a duration: {e}"))),
-        }
-    }
-}
-
-impl Serialize for HumanDuration {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&humantime::format_duration(self.0).to_string())
-    }
-}
+pub use crate::values::{HumanDuration, SecretUrl};
 
 /// `[server]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,8 +45,8 @@ impl Default for ServerSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DatabaseSettings {
-    /// `sqlite:`, `mysql:` or `postgres:` URL.
-    pub url: String,
+    /// `sqlite:`, `mysql:` or `postgres:` URL (may carry a password: never printed).
+    pub url: SecretUrl,
     /// Pool size.
     pub max_connections: u32,
     /// How long a statement waits for a row lock before it fails (MariaDB
@@ -91,7 +66,7 @@ pub struct DatabaseSettings {
 impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
-            url: "sqlite://flash-sale.db?mode=rwc".to_owned(),
+            url: SecretUrl::new("sqlite://flash-sale.db?mode=rwc"),
             max_connections: 16,
             lock_timeout: HumanDuration(Duration::from_secs(5)),
             statement_timeout: HumanDuration(Duration::from_secs(15)),
@@ -116,8 +91,9 @@ impl DatabaseSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RedisSettings {
-    /// Empty = embedded; several comma-separated nodes = Redis Cluster.
-    pub url: String,
+    /// Empty = embedded; several comma-separated nodes = Redis Cluster (may carry a
+    /// password: never printed).
+    pub url: SecretUrl,
     /// Every key starts with this (several deployments can share one Redis).
     pub key_prefix: String,
 }
@@ -125,7 +101,7 @@ pub struct RedisSettings {
 impl Default for RedisSettings {
     fn default() -> Self {
         Self {
-            url: String::new(),
+            url: SecretUrl::new(""),
             key_prefix: "fs".to_owned(),
         }
     }

@@ -8,8 +8,8 @@ use super::*;
 fn defaults_need_no_file_and_no_server() {
     let settings = Settings::default();
     assert_eq!(settings.server.bind, "127.0.0.1:8080");
-    assert!(settings.database.url.starts_with("sqlite:"));
-    assert!(settings.redis.url.is_empty());
+    assert!(settings.database.url.expose().starts_with("sqlite:"));
+    assert!(settings.redis.url.expose().is_empty());
     assert_eq!(settings.mq.backend, MqBackend::Embedded);
     assert_eq!(settings.orders.payment_timeout.0, Duration::from_mins(15));
     assert!(settings.auth.jwt_secret.is_none());

@@ -17,13 +17,11 @@ use flash_sale_infrastructure::db::{
     Database, DatabaseProbe, SeaOrmEventGateway, SeaOrmOrderGateway, SeaOrmPlacementGateway,
     SeaOrmProductGateway,
 };
-use flash_sale_infrastructure::embedded::{
-    EmbeddedLocks, EmbeddedPlacementQueue, EmbeddedStockLedger,
-};
+use flash_sale_infrastructure::embedded::{EmbeddedLocks, EmbeddedStockLedger, EmbeddedTaskQueue};
 use flash_sale_infrastructure::redis::{
     Redis, RedisLocks, RedisNoticeBus, RedisProbe, RedisSharedCache, RedisStockLedger,
 };
-use flash_sale_infrastructure::rocketmq::{RocketMqQueue, RocketMqSettings};
+use flash_sale_infrastructure::rocketmq::{RocketMqSettings, RocketMqTaskQueue};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -39,7 +37,7 @@ pub struct Application {
     server: JoinHandle<std::io::Result<()>>,
     jobs: Vec<JoinHandle<()>>,
     db: Database,
-    broker: Option<Arc<RocketMqQueue>>,
+    broker: Option<Arc<RocketMqTaskQueue>>,
     exec: Arc<Executors>,
     writes: TaskTracker,
 }
@@ -124,7 +122,7 @@ fn ports(settings: &Settings, db: &Database, redis: Option<&Redis>) -> Ports {
         products: Arc::new(SeaOrmProductGateway::new(db.clone())),
         orders: Arc::new(SeaOrmOrderGateway::new(db.clone())),
         placements: Arc::new(SeaOrmPlacementGateway::new(db.clone())),
-        queue: Arc::new(EmbeddedPlacementQueue::new(settings.mq.queue_capacity)),
+        queue: Arc::new(EmbeddedTaskQueue::new(settings.mq.queue_capacity)),
         stock: Arc::new(EmbeddedStockLedger::new()),
         locks: Arc::new(EmbeddedLocks::new()),
         shared_cache: None,
@@ -141,11 +139,11 @@ fn ports(settings: &Settings, db: &Database, redis: Option<&Redis>) -> Ports {
 }
 
 /// The RocketMQ client, when `mq.backend = "rocketmq"`.
-async fn start_broker(settings: &Settings) -> anyhow::Result<Option<Arc<RocketMqQueue>>> {
+async fn start_broker(settings: &Settings) -> anyhow::Result<Option<Arc<RocketMqTaskQueue>>> {
     if settings.mq.backend != MqBackend::Rocketmq {
         return Ok(None);
     }
-    let queue = RocketMqQueue::start(&RocketMqSettings {
+    let queue = RocketMqTaskQueue::start(&RocketMqSettings {
         namesrv: settings.mq.namesrv.clone(),
         topic: settings.mq.topic.clone(),
         group: settings.mq.group.clone(),
@@ -238,14 +236,14 @@ pub async fn launch_with(
     hook: PortsHook,
 ) -> anyhow::Result<Application> {
     let metrics = flash_sale_adapter::metrics::install();
-    let db = Database::connect(&settings.database.url, &settings.database.pool())
+    let db = Database::connect(settings.database.url.expose(), &settings.database.pool())
         .await
         .context("connecting to the database")?;
     db.migrate().await.context("migrating the database")?;
-    let redis = if settings.redis.url.trim().is_empty() {
+    let redis = if settings.redis.url.expose().trim().is_empty() {
         None
     } else {
-        let redis = Redis::connect(&settings.redis.url, &settings.redis.key_prefix)
+        let redis = Redis::connect(settings.redis.url.expose(), &settings.redis.key_prefix)
             .await
             .context("connecting to Redis")?;
         tracing::info!(

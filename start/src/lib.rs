@@ -8,6 +8,7 @@ pub mod config;
 mod launch;
 pub mod reload;
 pub mod telemetry;
+mod values;
 
 pub use config::Settings;
 pub use launch::{Application, PortsHook, jwt_secret as launch_secret, launch, launch_with};

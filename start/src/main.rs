@@ -81,7 +81,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let db = Database::connect(
-        &settings.database.url,
+        settings.database.url.expose(),
         &flash_sale_infrastructure::db::PoolSettings {
             max_connections: 2,
             ..settings.database.pool()

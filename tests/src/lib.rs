@@ -22,6 +22,7 @@ pub use snapshot::{DbSnapshot, OrderRow};
 use std::time::Duration;
 
 use flash_sale::Settings;
+use flash_sale::config::SecretUrl;
 use flash_sale_adapter::auth::JwtAuth;
 use flash_sale_app::Role;
 use flash_sale_client::{ErrorCode, FlashSaleClient, OrderDto};
@@ -76,10 +77,10 @@ impl TestApp {
         };
         let secret = format!("test-secret-{}", uuid::Uuid::now_v7().simple());
         let mut settings = Settings::default();
-        settings.database.url.clone_from(&db.url);
+        settings.database.url = SecretUrl::new(db.url.as_str());
         settings.database.max_connections = 8;
         if let Some(redis) = &redis {
-            settings.redis.url.clone_from(&redis.url);
+            settings.redis.url = SecretUrl::new(redis.url.as_str());
             settings.redis.key_prefix.clone_from(&redis.prefix);
         }
         if backend.rocketmq() {

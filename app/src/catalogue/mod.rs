@@ -14,12 +14,12 @@
 //! `null` (a cached "does not exist"), or `db` (a query was made).
 
 mod shared;
+mod snapshot;
 mod views;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flash_sale_client::ProductDto;
 use flash_sale_domain::Chain;
 use flash_sale_domain::event::{Event, EventId};
 use flash_sale_domain::gateway::{
@@ -33,8 +33,8 @@ use moka::future::Cache;
 
 pub use shared::Layer;
 use shared::SharedLevel;
+use snapshot::{EventSnapshot, ProductSnapshot};
 
-use crate::assembler;
 use crate::error::{AppError, Cause};
 use crate::policy::OrderingPolicy;
 
@@ -149,15 +149,15 @@ fn shared_error(error: &Arc<GatewayError>) -> AppError {
 }
 
 fn event_key(id: EventId) -> String {
-    format!("v1:event:{}", id.0)
+    format!("{}:event:{}", snapshot::VERSION, id.0)
 }
 
 fn product_key(id: ProductId) -> String {
-    format!("v1:product:{}", id.0)
+    format!("{}:product:{}", snapshot::VERSION, id.0)
 }
 
 fn event_products_key(id: EventId) -> String {
-    format!("v1:event_products:{}", id.0)
+    format!("{}:event_products:{}", snapshot::VERSION, id.0)
 }
 
 /// The two cache levels' collaborators, beyond the database gateways.
@@ -231,17 +231,18 @@ impl CatalogueService {
         let value = self
             .event_cache
             .try_get_with(id, async {
-                let (dto, layer) = self
+                let (snapshot, layer) = self
                     .shared
                     .get_or_load(&event_key(id), || async {
                         let event = self.events.find(id).await?;
-                        Ok(event.map(|e| assembler::event_dto(&e, self.policy.effective(&e))))
+                        Ok(event.as_ref().map(EventSnapshot::of))
                     })
                     .await?;
                 loaded = Some(layer);
                 Ok::<_, GatewayError>(
-                    dto.as_ref()
-                        .and_then(assembler::event_from_dto)
+                    snapshot
+                        .as_ref()
+                        .and_then(EventSnapshot::event)
                         .map(Arc::new),
                 )
             })
@@ -251,7 +252,7 @@ impl CatalogueService {
         Ok(value)
     }
 
-    async fn load_entries(&self, ids: &[ProductId]) -> Result<Vec<ProductDto>, GatewayError> {
+    async fn load_entries(&self, ids: &[ProductId]) -> Result<Vec<ProductSnapshot>, GatewayError> {
         let mut products = Vec::with_capacity(ids.len());
         for &id in ids {
             if let Some(product) = self.products.find(id).await? {
@@ -261,13 +262,8 @@ impl CatalogueService {
         let available = self.products.available(ids).await?;
         Ok(products
             .iter()
-            .map(|p| assembler::product_dto(p, available.get(&p.id).copied().unwrap_or(0)))
+            .map(|p| ProductSnapshot::of(p, available.get(&p.id).copied().unwrap_or(0)))
             .collect())
-    }
-
-    fn entry(dto: &ProductDto) -> Option<ProductEntry> {
-        assembler::product_from_dto(dto)
-            .map(|(product, available)| ProductEntry { product, available })
     }
 
     /// The product with its available units, cached (also when it does not exist).
@@ -276,14 +272,19 @@ impl CatalogueService {
         let value = self
             .product_cache
             .try_get_with(id, async {
-                let (dto, layer) = self
+                let (snapshot, layer) = self
                     .shared
                     .get_or_load(&product_key(id), || async {
                         Ok(self.load_entries(&[id]).await?.pop())
                     })
                     .await?;
                 loaded = Some(layer);
-                Ok::<_, GatewayError>(dto.as_ref().and_then(Self::entry).map(Arc::new))
+                Ok::<_, GatewayError>(
+                    snapshot
+                        .as_ref()
+                        .and_then(ProductSnapshot::entry)
+                        .map(Arc::new),
+                )
             })
             .await
             .map_err(|e| shared_error(&e))?;
@@ -296,7 +297,7 @@ impl CatalogueService {
         let value = self
             .event_products
             .try_get_with(id, async {
-                let (dtos, layer) = self
+                let (snapshots, layer) = self
                     .shared
                     .get_or_load(&event_products_key(id), || async {
                         let ids: Vec<ProductId> = self
@@ -311,7 +312,9 @@ impl CatalogueService {
                     .await?;
                 loaded = Some(layer);
                 let entries: Option<Vec<ProductEntry>> =
-                    dtos.map(|dtos: Vec<ProductDto>| dtos.iter().filter_map(Self::entry).collect());
+                    snapshots.map(|all: Vec<ProductSnapshot>| {
+                        all.iter().filter_map(ProductSnapshot::entry).collect()
+                    });
                 Ok::<_, GatewayError>(entries.map(Arc::new))
             })
             .await

@@ -47,14 +47,14 @@ impl EventCreateCmdExe {
 }
 
 /// `PATCH /admin/events/{id}`: edits a draft or offline event.
-pub struct EventUpdateCmdExe {
+pub struct EventPatchCmdExe {
     events: Arc<dyn EventGateway>,
     clock: Arc<dyn Clock>,
     views: AdminViews,
     catalogue: Arc<CatalogueService>,
 }
 
-impl EventUpdateCmdExe {
+impl EventPatchCmdExe {
     /// Built over `ports`.
     pub fn new(ports: &Ports, views: AdminViews, catalogue: Arc<CatalogueService>) -> Self {
         Self {

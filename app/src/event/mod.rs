@@ -11,7 +11,7 @@ use flash_sale_domain::event::{Event, EventId};
 use flash_sale_domain::gateway::{EventGateway, ProductGateway};
 use flash_sale_domain::product::{Product, ProductId};
 
-pub use command::{EventCreateCmdExe, EventStatusCmdExe, EventUpdateCmdExe};
+pub use command::{EventCreateCmdExe, EventPatchCmdExe, EventStatusCmdExe};
 pub use query::{EventGetQryExe, EventListQryExe};
 
 use crate::assembler;

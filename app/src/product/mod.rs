@@ -78,14 +78,14 @@ impl ProductCreateCmdExe {
 }
 
 /// `PATCH /admin/products/{id}`: allowed in any state; new orders see the change.
-pub struct ProductUpdateCmdExe {
+pub struct ProductPatchCmdExe {
     products: Arc<dyn ProductGateway>,
     clock: Arc<dyn Clock>,
     views: AdminViews,
     catalogue: Arc<CatalogueService>,
 }
 
-impl ProductUpdateCmdExe {
+impl ProductPatchCmdExe {
     /// Built over `ports`.
     pub fn new(ports: &Ports, views: AdminViews, catalogue: Arc<CatalogueService>) -> Self {
         Self {

@@ -6,6 +6,6 @@ mod stock_ledger;
 mod stock_state;
 
 pub use locks::EmbeddedLocks;
-pub use queue::EmbeddedPlacementQueue;
+pub use queue::EmbeddedTaskQueue;
 pub(crate) use queue::take_batch;
 pub use stock_ledger::EmbeddedStockLedger;

@@ -10,12 +10,12 @@ use tokio::sync::{Mutex, mpsc};
 
 /// The in-process task queue of the embedded mode.
 #[derive(Debug)]
-pub struct EmbeddedPlacementQueue {
+pub struct EmbeddedTaskQueue {
     sender: mpsc::Sender<Placement>,
     receiver: Mutex<mpsc::Receiver<Placement>>,
 }
 
-impl EmbeddedPlacementQueue {
+impl EmbeddedTaskQueue {
     /// A queue holding at most `capacity` tasks; beyond that, publishing fails (503).
     pub fn new(capacity: usize) -> Self {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
@@ -27,7 +27,7 @@ impl EmbeddedPlacementQueue {
 }
 
 #[async_trait]
-impl PlacementQueue for EmbeddedPlacementQueue {
+impl PlacementQueue for EmbeddedTaskQueue {
     async fn publish(&self, task: &Placement) -> Result<(), GatewayError> {
         self.sender.try_send(task.clone()).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => {

@@ -33,7 +33,6 @@ use flash_sale_adapter::auth::{DEVELOPMENT_SECRET, JwtAuth};
 use flash_sale_app::Role;
 use flash_sale_client::{
     AdminOrderListQry, EventCreateCmd, FlashSaleClient, OrderPlaceCmd, ProductCreateCmd,
-    StrategyDto,
 };
 use flash_sale_domain::Strategy;
 use futures::StreamExt;
@@ -171,11 +170,7 @@ impl Bench {
 
     async fn product(&self, stock: i64, tag: &str) -> anyhow::Result<i64> {
         let now = chrono::Utc::now();
-        let strategy = match self.args.strategy {
-            Strategy::Sync => StrategyDto::Sync,
-            Strategy::Async => StrategyDto::Async,
-            Strategy::Buckets => StrategyDto::Buckets,
-        };
+        let strategy = flash_sale_app::assembler::strategy_dto(self.args.strategy);
         let event = self
             .admin
             .create_event(&EventCreateCmd {

@@ -15,7 +15,7 @@ use flash_sale_domain::gateway::PlacementQueue;
 use flash_sale_domain::order::OrderRequest;
 use flash_sale_domain::placement::{NewPlacement, Placement, PlacementId};
 use flash_sale_domain::product::ProductId;
-use flash_sale_infrastructure::rocketmq::{RocketMqQueue, RocketMqSettings};
+use flash_sale_infrastructure::rocketmq::{RocketMqSettings, RocketMqTaskQueue};
 
 /// Round trip through RocketMQ.
 #[derive(Debug, Parser)]
@@ -45,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
         capacity: 16,
     };
     let queue = loop {
-        match RocketMqQueue::start(&settings).await {
+        match RocketMqTaskQueue::start(&settings).await {
             Ok(queue) => break queue,
             Err(e) if Instant::now() < deadline => {
                 eprintln!("waiting for RocketMQ: {e}");

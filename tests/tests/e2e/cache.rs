@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use flash_sale::config::SecretUrl;
 use flash_sale_client::{ErrorCode, OrderPlaceCmd, PlaceOrderAnswer, ProductPatchCmd};
 use flash_sale_domain::event::EventId;
 use flash_sale_domain::gateway::{GatewayError, ProductGateway, Relay, StockStateSink};
@@ -313,7 +314,7 @@ async fn redis_losing_everything_mid_sale_never_oversells(backend: Backend) {
         15
     };
     let url = format!("redis://127.0.0.1:6379/{db}");
-    let t = TestApp::spawn_with(backend, |s| s.redis.url.clone_from(&url)).await;
+    let t = TestApp::spawn_with(backend, |s| s.redis.url = SecretUrl::new(url.as_str())).await;
     let (_, p) = online_product(&t.admin, 300, 1).await;
     let mut conn = redis::Client::open(url.as_str())
         .expect("client")
@@ -433,7 +434,7 @@ async fn a_sale_on_a_redis_cluster_spreads_buckets_and_keeps_every_invariant(bac
         .expect("a private Redis Cluster");
     let url = cluster.url();
     let t = TestApp::spawn_with(backend, |s| {
-        s.redis.url.clone_from(&url);
+        s.redis.url = SecretUrl::new(url.as_str());
         s.redis.key_prefix = "cl".into();
     })
     .await;

@@ -17,7 +17,7 @@ use flash_sale_domain::placement::{Placement, PlacementStatus};
 use flash_sale_domain::product::{PerUserLimit, ProductId};
 
 use crate::catalogue::CatalogueService;
-use crate::error::{DomainError, ErrorCode, error_code};
+use crate::error::{DomainError, ErrorCode};
 use crate::stock::StockService;
 
 /// How the consumer retries a batch the database could not take.
@@ -130,7 +130,7 @@ impl PlacementConsumeCmdExe {
             match placement.to_order(now, self.payment_timeout) {
                 Ok(order) => items.push((placement, Fulfil { order, limit })),
                 Err(e) => {
-                    let code = error_code(DomainError::from(e.clone()).kind()).as_str();
+                    let code = DomainError::from(e.clone()).code();
                     self.fail(&placement, code, &e.to_string(), &mut report)
                         .await;
                 }
@@ -163,7 +163,7 @@ impl PlacementConsumeCmdExe {
                 }
                 Fulfilled::Rejected(e) => {
                     tracing::warn!(error = %Chain(&e), "the database refused what the stock ledger reserved; reconcile if it repeats");
-                    let code = error_code(DomainError::from(e.clone()).kind()).as_str();
+                    let code = DomainError::from(e.clone()).code();
                     self.fail(placement, code, &e.to_string(), &mut report)
                         .await;
                 }

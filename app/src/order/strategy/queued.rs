@@ -113,7 +113,7 @@ impl OrderingStrategy for AsyncOrdering {
         if let Err(error) = self.queue.publish(&placement).await {
             match self.placements.delete(&placement.id).await {
                 Ok(true) => {
-                    tracing::warn!(%error, placement.id = %placement.id, "publishing a placement failed; released");
+                    tracing::warn!(error = %Chain(&error), placement.id = %placement.id, "publishing a placement failed; released");
                     self.release(&placement).await;
                     return Err(AppError::Unavailable(
                         "the order queue cannot take the request; try again".into(),
@@ -123,7 +123,7 @@ impl OrderingStrategy for AsyncOrdering {
                 Ok(false) => {}
                 // The row stays queued and the sweeper runs it: accepted all the same.
                 Err(e) => {
-                    tracing::warn!(%error, error.delete = %e, placement.id = %placement.id, "publishing failed and the placement stays queued; the sweeper runs it");
+                    tracing::warn!(error = %Chain(&error), error.delete = %Chain(&e), placement.id = %placement.id, "publishing failed and the placement stays queued; the sweeper runs it");
                 }
             }
         }

@@ -8,6 +8,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use flash_sale::config::SecretUrl;
 use flash_sale_client::{
     ClientError, ErrorCode, FlashSaleClient, OrderPlaceCmd, PlaceOrderAnswer, StrategyDto,
 };
@@ -106,8 +107,12 @@ async fn storm(backend: Backend, dependency: Dependency, fault: Fault) {
     let via = proxy.clone();
     let t = TestApp::spawn_with(backend, move |s| {
         match dependency {
-            Dependency::Database => s.database.url = through(&s.database.url, &via),
-            Dependency::Redis => s.redis.url = through(&s.redis.url, &via),
+            Dependency::Database => {
+                s.database.url = SecretUrl::new(through(s.database.url.expose(), &via));
+            }
+            Dependency::Redis => {
+                s.redis.url = SecretUrl::new(through(s.redis.url.expose(), &via));
+            }
         }
         s.server.request_timeout = flash_sale::config::HumanDuration(BUDGET);
         s.database.lock_timeout = flash_sale::config::HumanDuration(Duration::from_secs(2));
