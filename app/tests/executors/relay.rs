@@ -63,12 +63,17 @@ fn protocol(steps: &Log<&'static str>, holds: fn(usize) -> Vec<Hold>) -> Mocks {
             log.push("load");
             Ok(())
         });
+    logged_resume(&mut mocks, steps);
+    mocks
+}
+
+/// Every end of a suspension is written to `steps` as `"resume"`.
+fn logged_resume(mocks: &mut Mocks, steps: &Log<&'static str>) {
     let log = steps.clone();
     mocks.ledger.expect_resume().returning(move |_, _| {
         log.push("resume");
         Ok(())
     });
-    mocks
 }
 
 /// The database re-lays the product over 4 buckets, through the sink.
@@ -214,11 +219,7 @@ async fn a_ledger_rewrite_that_failed_fails_the_re_lay_and_still_resumes() {
         .ledger
         .expect_load()
         .returning(|_, _, _, _| Err(GatewayError::Unavailable("redis went away".into())));
-    let log = steps.clone();
-    mocks.ledger.expect_resume().returning(move |_, _| {
-        log.push("resume");
-        Ok(())
-    });
+    logged_resume(&mut mocks, &steps);
     mocks
         .products
         .expect_relay()
