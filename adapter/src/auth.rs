@@ -57,18 +57,18 @@ impl std::fmt::Debug for JwtAuth {
 pub struct InvalidToken;
 
 impl JwtAuth {
-    /// Uses `secret` for both signing and verifying.
-    pub fn new(secret: &SecretString) -> Self {
+    /// Uses `secret` for both signing and verifying; an empty secret is refused.
+    pub fn new(secret: &SecretString) -> Result<Self, jsonwebtoken::errors::Error> {
         let bytes = secret.expose_secret().as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_exp = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        Self {
-            encoding: EncodingKey::from_secret(bytes),
-            decoding: DecodingKey::from_secret(bytes),
+        Ok(Self {
+            encoding: EncodingKey::from_secret(bytes)?,
+            decoding: DecodingKey::from_secret(bytes)?,
             validation,
-        }
+        })
     }
 
     /// A token for `sub` with `role`, valid for `ttl`.
@@ -167,7 +167,12 @@ mod tests {
     use super::*;
 
     fn auth(secret: &str) -> JwtAuth {
-        JwtAuth::new(&SecretString::from(secret.to_owned()))
+        JwtAuth::new(&SecretString::from(secret.to_owned())).expect("a valid secret")
+    }
+
+    #[test]
+    fn an_empty_secret_is_refused() {
+        assert!(JwtAuth::new(&SecretString::from(String::new())).is_err());
     }
 
     #[test]
@@ -192,7 +197,7 @@ mod tests {
             jsonwebtoken::encode(
                 &Header::new(Algorithm::HS256),
                 claims,
-                &EncodingKey::from_secret(b"s"),
+                &EncodingKey::from_secret(b"s").expect("a valid secret"),
             )
             .expect("signs")
         };
@@ -237,7 +242,7 @@ mod tests {
         let hs512 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),
             &claims,
-            &EncodingKey::from_secret(b"s"),
+            &EncodingKey::from_secret(b"s").expect("a valid secret"),
         )
         .expect("signs");
         assert_eq!(auth("s").verify(&hs512), Err(InvalidToken));

@@ -280,7 +280,7 @@ pub async fn launch_with(
     ));
     let state = AppState {
         exec: exec.clone(),
-        auth: Arc::new(JwtAuth::new(&jwt_secret(&settings))),
+        auth: Arc::new(JwtAuth::new(&jwt_secret(&settings)).context("auth.jwt_secret")?),
         metrics,
         probes: Arc::new(probes),
         limits: limits.clone(),

@@ -104,7 +104,7 @@ fn token(settings: &Settings, sub: &str, role: RoleArg, ttl: Duration) -> anyhow
         (1..=64).contains(&sub.chars().count()),
         "--sub must be 1 to 64 characters"
     );
-    let auth = JwtAuth::new(&flash_sale::launch_secret(settings));
+    let auth = JwtAuth::new(&flash_sale::launch_secret(settings)).context("auth.jwt_secret")?;
     println!("{}", auth.issue(sub, role, ttl).context("signing")?);
     Ok(())
 }

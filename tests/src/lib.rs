@@ -99,7 +99,7 @@ impl TestApp {
         let app = flash_sale::launch_with(settings.clone(), listener, hook)
             .await
             .expect("service starts");
-        let auth = JwtAuth::new(&SecretString::from(secret.clone()));
+        let auth = JwtAuth::new(&SecretString::from(secret.clone())).expect("a valid secret");
         let anon = FlashSaleClient::new(app.base_url());
         let admin = anon.with_token(
             auth.issue("admin-1", Role::Admin, Duration::from_hours(1))

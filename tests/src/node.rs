@@ -84,7 +84,7 @@ impl NodeStores {
         let mut stores = Self {
             db,
             redis,
-            auth: JwtAuth::new(&SecretString::from(secret.clone())),
+            auth: JwtAuth::new(&SecretString::from(secret.clone())).expect("a valid secret"),
             vars: Vec::new(),
             logs: tempfile::tempdir().expect("log dir"),
         };

@@ -403,7 +403,7 @@ async fn main() -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| DEVELOPMENT_SECRET.to_owned()),
     );
-    let auth = JwtAuth::new(&secret);
+    let auth = JwtAuth::new(&secret)?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .timeout(Duration::from_secs(30))

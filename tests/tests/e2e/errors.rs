@@ -183,7 +183,7 @@ fn forge(alg: &str, secret: &str, claims: &serde_json::Value) -> String {
     jsonwebtoken::encode(
         &Header::new(algorithm),
         claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
+        &EncodingKey::from_secret(secret.as_bytes()).expect("a valid secret"),
     )
     .expect("signs")
 }

@@ -38,7 +38,8 @@ async fn a_busy_sale_is_never_taken_for_drift_and_never_reloaded(backend: Backen
     let workers: Vec<_> = (0..16)
         .map(|_| {
             let (anon, next, unavailable) = (t.anon.clone(), next.clone(), unavailable.clone());
-            let auth = JwtAuth::new(&SecretString::from(t.secret().to_owned()));
+            let auth =
+                JwtAuth::new(&SecretString::from(t.secret().to_owned())).expect("a valid secret");
             tokio::spawn(async move {
                 let mut placed = 0;
                 while Instant::now() < until {
