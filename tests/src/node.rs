@@ -33,6 +33,10 @@ pub struct Node {
     pub base_url: String,
     /// Where its logs go.
     pub log: PathBuf,
+    /// One connection pool for every client of this node (building a
+    /// `reqwest::Client` per buyer costs milliseconds each, and a process that is
+    /// killed takes its pool's connections with it).
+    http: reqwest::Client,
 }
 
 impl Drop for Node {
@@ -41,7 +45,9 @@ impl Drop for Node {
     }
 }
 
-/// The `flash-sale` binary built next to the tests (or `FLASH_SALE_TEST_BINARY`).
+/// The `flash-sale` binary (or `FLASH_SALE_TEST_BINARY`): beside the running program
+/// (the load tool in `target/release`), else one directory up (a test binary in
+/// `target/debug/deps`).
 ///
 /// # Panics
 /// When it has not been built.
@@ -49,7 +55,11 @@ pub fn binary() -> PathBuf {
     if let Ok(path) = std::env::var("FLASH_SALE_TEST_BINARY") {
         return PathBuf::from(path);
     }
-    let exe = std::env::current_exe().expect("test binary");
+    let exe = std::env::current_exe().expect("the running program");
+    let beside = exe.with_file_name("flash-sale");
+    if beside.is_file() {
+        return beside;
+    }
     let dir = exe
         .parent()
         .and_then(|deps| deps.parent())
@@ -106,6 +116,11 @@ impl NodeStores {
         stores
     }
 
+    /// What signs the nodes' tokens.
+    pub fn auth(&self) -> &JwtAuth {
+        &self.auth
+    }
+
     /// Sets `section.key` for every node started from now on.
     pub fn set(&mut self, key: &str, value: &str) {
         let var = format!("FLASH_SALE__{}", key.replace('.', "__").to_uppercase());
@@ -131,6 +146,10 @@ impl NodeStores {
             child,
             base_url: format!("http://127.0.0.1:{port}"),
             log,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("client"),
         };
         node.wait_healthy(Duration::from_mins(1)).await;
         node
@@ -147,11 +166,7 @@ impl NodeStores {
     }
 
     fn client(&self, node: &Node, user: &str, role: Role) -> FlashSaleClient {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("client");
-        FlashSaleClient::with_http(http, node.base_url.clone()).with_token(
+        FlashSaleClient::with_http(node.http.clone(), node.base_url.clone()).with_token(
             self.auth
                 .issue(user, role, Duration::from_hours(1))
                 .expect("token"),

@@ -58,15 +58,22 @@ fn buy_until_dead(
     product_id: i64,
     answers: &Answers,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    (0..BUYERS)
+    // Every client is made before the first order, so the kill comes mid-sale
+    // however long making them takes.
+    let buyers: Vec<Vec<_>> = (0..BUYERS)
         .map(|w| {
-            let answers = answers.clone();
-            let clients: Vec<_> = (0..200)
+            (0..200)
                 .map(|i| {
                     let name = format!("k{w}-{i}");
                     (name.clone(), stores.buyer(node, &name))
                 })
-                .collect();
+                .collect()
+        })
+        .collect();
+    buyers
+        .into_iter()
+        .map(|clients| {
+            let answers = answers.clone();
             tokio::spawn(async move {
                 let cmd = OrderPlaceCmd {
                     product_id,
