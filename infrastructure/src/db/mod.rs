@@ -9,6 +9,7 @@
 pub mod entity;
 mod error;
 mod event_gateway;
+mod group_commit;
 pub mod migration;
 mod order_gateway;
 mod order_write;

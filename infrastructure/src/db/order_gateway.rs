@@ -4,6 +4,10 @@
 //! final word: a bucket is only decremented when it holds enough, a quota only grows
 //! within the limit, a release only happens to a `pending_payment` order (so it
 //! happens exactly once), a payment only lands on a pending, unexpired order.
+//! Orders are placed through a group committer: concurrent orders share one
+//! transaction, and each is answered after its commit.
+
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -24,20 +28,38 @@ use sea_orm::{
 use super::entity::{order, purchase_quota};
 use super::error::duplicate_key;
 use super::event_gateway::corrupt;
-use super::order_write::{Placed, is_primary_key_violation, place_in, release_in, with_retries};
+use super::group_commit::Committer;
+use super::order_write::{Placed, is_primary_key_violation, place_batch, release_in, with_retries};
 use super::stock_rows::i32_of;
 use super::{Database, db_error};
+
+type OrderCommitter = Committer<(Order, PerUserLimit), Placed>;
 
 /// Orders in `orders`, with `stock_buckets`, `purchase_quotas` and `inventory_ledger`.
 #[derive(Debug, Clone)]
 pub struct SeaOrmOrderGateway {
     db: Database,
+    /// Started with the first order (it needs the runtime).
+    committer: Arc<OnceLock<OrderCommitter>>,
 }
 
 impl SeaOrmOrderGateway {
     /// A gateway over `db`.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self {
+            db,
+            committer: Arc::default(),
+        }
+    }
+
+    fn committer(&self) -> &OrderCommitter {
+        self.committer.get_or_init(|| {
+            let db = self.db.clone();
+            Committer::spawn("orders", move |orders| {
+                let db = db.clone();
+                async move { place_batch(&db, orders).await }
+            })
+        })
     }
 }
 
@@ -117,13 +139,6 @@ pub(super) fn to_row(order: &Order) -> order::ActiveModel {
 }
 
 impl SeaOrmOrderGateway {
-    async fn try_place(&self, order: &Order, limit: PerUserLimit) -> Result<Placed, DbErr> {
-        let tx = self.db.begin_write().await?;
-        let result = place_in(&tx, self.db.backend(), order, limit).await;
-        tx.finish(result, |placed| matches!(placed, Placed::Done))
-            .await
-    }
-
     async fn try_release(
         &self,
         id: &OrderId,
@@ -152,7 +167,7 @@ impl SeaOrmOrderGateway {
 impl OrderGateway for SeaOrmOrderGateway {
     #[tracing::instrument(skip_all, fields(order.id = %order.id, product.id = order.product_id.0))]
     async fn place(&self, order: &Order, limit: PerUserLimit) -> Result<(), GatewayError> {
-        match with_retries(|| self.try_place(order, limit)).await {
+        match self.committer().submit((order.clone(), limit)).await {
             Ok(Placed::Done) => Ok(()),
             // A retry after a commit whose answer was lost meets its own order — as a
             // taken id, or as a guard its own first attempt already moved (the quota,

@@ -1,24 +1,28 @@
 //! The order transactions' bodies: placing an order (every bucket of its allocation,
-//! the quota, the order and its ledger rows) and releasing one (with its row locked),
-//! and the retry of a transaction that hit a transient failure.
+//! the quota, the order and its ledger rows) or a group of them in one transaction,
+//! releasing one (with its row locked), and the retry of a transaction that hit a
+//! transient failure.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use flash_sale_domain::Chain;
 use flash_sale_domain::gateway::Release;
 use flash_sale_domain::ledger::LedgerReason;
 use flash_sale_domain::order::{Order, OrderId, OrderStatus};
-use flash_sale_domain::product::PerUserLimit;
+use flash_sale_domain::product::{PerUserLimit, ProductId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter};
 
-use super::WriteTx;
 use super::entity::{inventory_ledger, order};
 use super::error::{duplicate_key, is_transient};
+use super::group_commit::all_or_each;
 use super::order_gateway::{to_domain, to_row};
 use super::stock_rows::{
-    allocation_ledger_rows, give_back_quota, locked, no_row, return_allocation, take_allocation,
-    take_quota,
+    QuotaTake, allocation_ledger_rows, give_back_quota, locked, move_available, no_row,
+    return_allocation, take_allocation, take_quota, take_quotas,
 };
+use super::{Database, WriteTx};
 
 /// How often a transaction that hit a deadlock or serialization failure is retried.
 const TRANSIENT_ATTEMPTS: usize = 3;
@@ -51,6 +55,81 @@ pub(super) async fn place_in(
         .exec_without_returning(&**tx)
         .await?;
     Ok(Placed::Done)
+}
+
+/// Many orders in one transaction: one decrement per touched bucket (their units
+/// summed, in key order so that concurrent writers lock rows in the same order), every
+/// buyer's quota in one update, then every order and every ledger row in one insert
+/// each. `false` (roll back) when any guard says no.
+pub(super) async fn place_all_in(
+    tx: &WriteTx,
+    backend: DbBackend,
+    orders: &[(&Order, PerUserLimit)],
+) -> Result<bool, DbErr> {
+    let mut buckets: BTreeMap<(i64, u32), i64> = BTreeMap::new();
+    let mut quotas: BTreeMap<(&str, i64), (u32, u32)> = BTreeMap::new();
+    for (o, limit) in orders {
+        for part in o.allocation.parts() {
+            *buckets.entry((o.product_id.0, part.bucket_no)).or_default() += i64::from(part.units);
+        }
+        let quota = quotas
+            .entry((o.user_id.as_str(), o.product_id.0))
+            .or_insert((0, limit.get()));
+        quota.0 += o.quantity;
+        quota.1 = quota.1.min(limit.get());
+    }
+    for ((product, bucket), units) in buckets {
+        if !move_available(&**tx, ProductId(product), bucket, -units).await? {
+            return Ok(false);
+        }
+    }
+    let takes: Vec<QuotaTake<'_>> = quotas
+        .into_iter()
+        .map(|((user, product_id), (units, limit))| QuotaTake {
+            user,
+            product_id,
+            units,
+            limit,
+        })
+        .collect();
+    if !take_quotas(&**tx, backend, &takes).await? {
+        return Ok(false);
+    }
+    order::Entity::insert_many(orders.iter().map(|(o, _)| to_row(o)))
+        .exec_without_returning(&**tx)
+        .await?;
+    inventory_ledger::Entity::insert_many(orders.iter().flat_map(|(o, _)| placed_ledger_rows(o)))
+        .exec_without_returning(&**tx)
+        .await?;
+    Ok(true)
+}
+
+/// One order in a transaction of its own.
+async fn place_one(db: &Database, order: &Order, limit: PerUserLimit) -> Result<Placed, DbErr> {
+    let tx = db.begin_write().await?;
+    let result = place_in(&tx, db.backend(), order, limit).await;
+    tx.finish(result, |placed| matches!(placed, Placed::Done))
+        .await
+}
+
+/// A group commit of orders: all in one transaction, or — when a guard or key refuses
+/// one — each in its own; the outcome of each, in order.
+pub(super) async fn place_batch(
+    db: &Database,
+    orders: Vec<(Order, PerUserLimit)>,
+) -> Vec<Result<Placed, DbErr>> {
+    all_or_each(
+        &orders,
+        Placed::Done,
+        |orders| async move {
+            let orders: Vec<_> = orders.iter().map(|(o, l)| (o, *l)).collect();
+            let tx = db.begin_write().await?;
+            let result = place_all_in(&tx, db.backend(), &orders).await;
+            tx.finish(result, |done| *done).await
+        },
+        |(order, limit)| place_one(db, order, *limit),
+    )
+    .await
 }
 
 /// The `order_placed` ledger rows of `order`, one per bucket it took units from.

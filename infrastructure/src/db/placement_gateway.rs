@@ -4,9 +4,11 @@
 //! A placement is claimed (`queued → succeeded`, a conditional update) in the same
 //! transaction that writes its order, so a placement is turned into an order at most
 //! once whatever the number of deliveries, and the sweeper's `queued → failed` and the
-//! consumer's claim exclude each other.
+//! consumer's claim exclude each other. New placements are written through a group
+//! committer: concurrent placements share one insert and one commit.
 
 use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -17,13 +19,12 @@ use flash_sale_domain::order::{IdempotencyKey, OrderError, OrderId};
 use flash_sale_domain::placement::{Placement, PlacementId, PlacementStatus};
 use flash_sale_domain::product::ProductId;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::entity::placement;
 use super::error::duplicate_key;
 use super::event_gateway::corrupt;
+use super::group_commit::{Committer, all_or_each};
 use super::order_gateway::stored_allocation;
 use super::order_write::{is_primary_key_violation, with_retries};
 use super::placement_write::{batch_in, one_in};
@@ -37,13 +38,48 @@ const QUEUED: &str = "queued";
 #[derive(Debug, Clone)]
 pub struct SeaOrmPlacementGateway {
     db: Database,
+    /// Started with the first placement (it needs the runtime).
+    committer: Arc<OnceLock<Committer<Placement, ()>>>,
 }
 
 impl SeaOrmPlacementGateway {
     /// A gateway over `db`.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self {
+            db,
+            committer: Arc::default(),
+        }
     }
+
+    fn committer(&self) -> &Committer<Placement, ()> {
+        self.committer.get_or_init(|| {
+            let db = self.db.clone();
+            Committer::spawn("placements", move |placements| {
+                let db = db.clone();
+                async move { insert_batch(&db, &placements).await }
+            })
+        })
+    }
+}
+
+/// A group commit of new placements: one multi-row insert, or — when a key is taken —
+/// each on its own; the outcome of each, in order.
+async fn insert_batch(db: &Database, placements: &[Placement]) -> Vec<Result<(), DbErr>> {
+    let insert = |rows: Vec<placement::ActiveModel>| async move {
+        let tx = db.begin_write().await?;
+        let result = placement::Entity::insert_many(rows)
+            .exec_without_returning(&*tx)
+            .await
+            .map(|_| true);
+        tx.finish(result, |done| *done).await
+    };
+    all_or_each(
+        placements,
+        (),
+        |all| insert(all.iter().map(placement_row).collect()),
+        |one| async move { insert(vec![placement_row(one)]).await.map(|_| ()) },
+    )
+    .await
 }
 
 fn to_domain(row: placement::Model) -> Result<Placement, GatewayError> {
@@ -147,10 +183,9 @@ impl SeaOrmPlacementGateway {
 impl PlacementGateway for SeaOrmPlacementGateway {
     #[tracing::instrument(skip_all, fields(placement.id = %p.id))]
     async fn insert(&self, p: &Placement) -> Result<(), GatewayError> {
-        placement_row(p)
-            .insert(self.db.connection())
+        self.committer()
+            .submit(p.clone())
             .await
-            .map(|_| ())
             .map_err(|e| duplicate_key(&e).map_or_else(|| db_error(e), GatewayError::Duplicate))
     }
 

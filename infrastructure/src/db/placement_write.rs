@@ -1,22 +1,21 @@
 //! The consumer's transactions' bodies: a whole batch (placement rows locked and
-//! claimed, summed bucket decrements and quotas, every order and ledger row in one
-//! insert each) or one placement on its own, each order taking its units where its
+//! claimed in one update, then the orders as one group commit writes them) or one placement on its own, each order taking its units where its
 //! placement row says now.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
-use flash_sale_domain::UserId;
 use flash_sale_domain::allocation::Allocation;
 use flash_sale_domain::gateway::{Fulfil, Fulfilled};
 use flash_sale_domain::order::OrderError;
-use flash_sale_domain::product::ProductId;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
-use super::entity::{inventory_ledger, order, placement};
-use super::order_gateway::{stored_allocation, to_row as order_row};
-use super::order_write::{Placed, place_in, placed_ledger_rows};
-use super::stock_rows::{locked, move_available, take_quota};
+use super::entity::placement;
+use super::order_gateway::stored_allocation;
+use super::order_write::{Placed, place_all_in, place_in};
+use super::stock_rows::{Sql, locked};
 use super::{Database, WriteTx};
 
 const QUEUED: &str = "queued";
@@ -75,6 +74,38 @@ async fn claim(tx: &WriteTx, item: &Fulfil) -> Result<bool, DbErr> {
     Ok(claimed.rows_affected == 1)
 }
 
+/// `queued → succeeded` for every placement of `batch` in one update; whether all
+/// were still queued.
+async fn claim_all(
+    tx: &WriteTx,
+    backend: sea_orm::DbBackend,
+    batch: &[Fulfil],
+) -> Result<bool, DbErr> {
+    let mut claim = Sql::new(
+        backend,
+        "UPDATE placements SET status = 'succeeded', order_id = CASE id",
+    );
+    for item in batch {
+        claim.push(" WHEN ").value(placement_of(item)?);
+        claim.push(" THEN ").value(item.order.id.as_str());
+    }
+    claim.push(" END, updated_at = CASE id");
+    for item in batch {
+        claim.push(" WHEN ").value(placement_of(item)?);
+        claim.push(" THEN ").value(item.order.created_at);
+    }
+    claim.push(" END WHERE status = 'queued' AND id IN (");
+    for (i, item) in batch.iter().enumerate() {
+        if i > 0 {
+            claim.push(", ");
+        }
+        claim.value(placement_of(item)?);
+    }
+    claim.push(")");
+    let claimed = tx.execute_raw(claim.statement()).await?;
+    Ok(claimed.rows_affected() == batch.len() as u64)
+}
+
 /// The batch's orders with their units where their placement rows say.
 fn current_orders(
     batch: &[Fulfil],
@@ -108,41 +139,11 @@ pub(super) async fn batch_in(tx: &WriteTx, db: &Database, batch: &[Fulfil]) -> R
     let Some(batch) = current_orders(batch, &allocations)? else {
         return Ok(false);
     };
-    for item in &batch {
-        if !claim(tx, item).await? {
-            return Ok(false);
-        }
+    if !claim_all(tx, db.backend(), &batch).await? {
+        return Ok(false);
     }
-    let mut buckets: BTreeMap<(i64, u32), i64> = BTreeMap::new();
-    let mut quotas: BTreeMap<(&str, i64), (u32, u32)> = BTreeMap::new();
-    for item in &batch {
-        let o = &item.order;
-        for part in o.allocation.parts() {
-            *buckets.entry((o.product_id.0, part.bucket_no)).or_default() += i64::from(part.units);
-        }
-        let quota = quotas
-            .entry((o.user_id.as_str(), o.product_id.0))
-            .or_insert((0, item.limit.get()));
-        quota.0 += o.quantity;
-    }
-    for ((product, bucket), units) in buckets {
-        if !move_available(&**tx, ProductId(product), bucket, -units).await? {
-            return Ok(false);
-        }
-    }
-    for ((user, product), (units, limit)) in quotas {
-        let user = UserId::parse(user).map_err(|_| DbErr::Custom("user id".into()))?;
-        if !take_quota(&**tx, db.backend(), &user, ProductId(product), units, limit).await? {
-            return Ok(false);
-        }
-    }
-    order::Entity::insert_many(batch.iter().map(|i| order_row(&i.order)))
-        .exec_without_returning(&**tx)
-        .await?;
-    inventory_ledger::Entity::insert_many(batch.iter().flat_map(|i| placed_ledger_rows(&i.order)))
-        .exec_without_returning(&**tx)
-        .await?;
-    Ok(true)
+    let orders: Vec<_> = batch.iter().map(|i| (&i.order, i.limit)).collect();
+    place_all_in(tx, db.backend(), &orders).await
 }
 
 /// How a placement that is no longer queued ended (one that is gone never became an

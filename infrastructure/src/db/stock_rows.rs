@@ -184,3 +184,103 @@ pub(super) fn allocation_ledger_rows(
         .into_iter()
         .map(move |d| ledger_row(product_id, d.bucket_no, d.delta, reason, reference, now))
 }
+
+/// One raw statement with its values bound by position, in the engine's placeholder
+/// style (`$n` on PostgreSQL, `?` elsewhere).
+pub(super) struct Sql {
+    backend: DbBackend,
+    text: String,
+    values: Vec<sea_orm::Value>,
+}
+
+impl Sql {
+    pub(super) fn new(backend: DbBackend, text: &str) -> Self {
+        Self {
+            backend,
+            text: text.to_owned(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Appends `text` as it is.
+    pub(super) fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    pub(super) fn value(&mut self, value: impl Into<sea_orm::Value>) -> &mut Self {
+        self.values.push(value.into());
+        if self.backend == DbBackend::Postgres {
+            self.text.push('$');
+            self.text.push_str(&self.values.len().to_string());
+        } else {
+            self.text.push('?');
+        }
+        self
+    }
+
+    pub(super) fn statement(self) -> Statement {
+        Statement::from_sql_and_values(self.backend, self.text, self.values)
+    }
+}
+
+/// One buyer's units of one product in a batch, and their limit.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct QuotaTake<'a> {
+    pub user: &'a str,
+    pub product_id: i64,
+    pub units: u32,
+    pub limit: u32,
+}
+
+/// [`take_quota`] for many buyers at once (each pair at most once): their quota rows
+/// made sure of in one insert, then one update that grows each within its limit.
+/// `false` (roll back) when any would pass its limit.
+pub(super) async fn take_quotas(
+    conn: &impl ConnectionTrait,
+    backend: DbBackend,
+    takes: &[QuotaTake<'_>],
+) -> Result<bool, DbErr> {
+    if takes.is_empty() {
+        return Ok(true);
+    }
+    let ignore = if backend == DbBackend::MySql {
+        "IGNORE "
+    } else {
+        ""
+    };
+    let mut insert = Sql::new(
+        backend,
+        &format!("INSERT {ignore}INTO purchase_quotas (user_id, product_id, used) VALUES "),
+    );
+    for (i, take) in takes.iter().enumerate() {
+        insert.push(if i == 0 { "(" } else { ", (" });
+        insert
+            .value(take.user)
+            .push(", ")
+            .value(take.product_id)
+            .push(", 0)");
+    }
+    if backend != DbBackend::MySql {
+        insert.push(" ON CONFLICT (user_id, product_id) DO NOTHING");
+    }
+    conn.execute_raw(insert.statement()).await?;
+
+    let mut update = Sql::new(backend, "UPDATE purchase_quotas SET used = used + CASE");
+    for take in takes {
+        update.push(" WHEN user_id = ").value(take.user);
+        update.push(" AND product_id = ").value(take.product_id);
+        update.push(" THEN ").value(i32_of(take.units));
+    }
+    update.push(" ELSE 0 END WHERE ");
+    for (i, take) in takes.iter().enumerate() {
+        update.push(if i == 0 { "(" } else { " OR (" });
+        update.push("user_id = ").value(take.user);
+        update.push(" AND product_id = ").value(take.product_id);
+        update.push(" AND used + ").value(i32_of(take.units));
+        update.push(" <= ").value(i32_of(take.limit)).push(")");
+    }
+    let changed = conn.execute_raw(update.statement()).await?;
+    Ok(changed.rows_affected() == takes.len() as u64)
+}

@@ -11,6 +11,7 @@ mod cache;
 mod catalogue;
 mod errors;
 mod faults;
+mod group_commit;
 mod ops;
 mod orders;
 mod placements;

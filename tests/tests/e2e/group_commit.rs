@@ -1,0 +1,133 @@
+//! Group commit (DESIGN §4): orders that wait at the same moment are written in one
+//! transaction; a guard that refuses one of them refuses that one alone, and under
+//! load one commit carries many orders.
+
+use flash_sale_client::{OrderPlaceCmd, StrategyDto};
+use flash_sale_domain::UserId;
+use flash_sale_domain::allocation::Allocation;
+use flash_sale_domain::event::EventId;
+use flash_sale_domain::gateway::{GatewayError, OrderGateway};
+use flash_sale_domain::order::{NewOrder, Order, OrderError, OrderId, OrderRequest};
+use flash_sale_domain::product::{PerUserLimit, ProductId};
+use flash_sale_domain::{DomainError, Strategy};
+use flash_sale_infrastructure::db::{Database, PoolSettings, SeaOrmOrderGateway};
+use flash_sale_tests::node::NodeStores;
+use flash_sale_tests::{Backend, TestApp, sale};
+
+crate::on_every_backend!(orders_written_together_are_refused_alone);
+
+fn order(event_id: i64, product_id: i64, user: &str) -> Order {
+    let now = chrono::Utc::now();
+    Order::place(NewOrder {
+        id: OrderId::generate(),
+        user_id: UserId::parse(user).expect("user id"),
+        event_id: EventId(event_id),
+        request: OrderRequest {
+            product_id: ProductId(product_id),
+            quantity: 1,
+        },
+        allocation: Allocation::single(0, 1),
+        unit_price: 100,
+        strategy: Strategy::Sync,
+        idempotency_key: None,
+        placement_id: None,
+        now,
+        payment_timeout: chrono::Duration::minutes(15),
+    })
+    .expect("an order")
+}
+
+/// 32 orders for 30 units, all at once, straight to the order gateway: 31 buyers want
+/// one unit each and one of them a second (over their limit of 1). Whatever batches
+/// they share, exactly 30 are written, the two refused are refused for their own
+/// reason, and the rows agree.
+async fn orders_written_together_are_refused_alone(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let (event, p) = sale(&t.admin, Some(StrategyDto::Sync), 30, 1, None).await;
+    let db = Database::connect(&t.db.url, &PoolSettings::default())
+        .await
+        .expect("database");
+    let orders = SeaOrmOrderGateway::new(db);
+    let limit = PerUserLimit::new(1).expect("limit");
+    let mut wanted: Vec<Order> = (0..31)
+        .map(|i| order(event.id, p.id, &format!("gc-{i}")))
+        .collect();
+    wanted.push(order(event.id, p.id, "gc-0"));
+
+    let answers = futures::future::join_all(wanted.iter().map(|o| orders.place(o, limit))).await;
+    let placed = answers.iter().filter(|a| a.is_ok()).count();
+    assert_eq!(placed, 30, "every unit sells, none twice: {answers:?}");
+    for answer in answers.iter().filter_map(|a| a.as_ref().err()) {
+        assert!(
+            matches!(
+                answer,
+                GatewayError::Rejected(DomainError::Order(
+                    OrderError::SoldOut | OrderError::LimitExceeded { .. }
+                ))
+            ),
+            "a refusal names its own reason: {answer:?}"
+        );
+    }
+    let snapshot = t.snapshot(p.id).await;
+    assert_eq!(snapshot.orders.len(), 30);
+    assert_eq!(snapshot.db_available(), 0);
+    let ids: std::collections::HashSet<&str> =
+        snapshot.orders.iter().map(|o| o.id.as_str()).collect();
+    for (order, answer) in wanted.iter().zip(&answers) {
+        assert_eq!(
+            ids.contains(order.id.as_str()),
+            answer.is_ok(),
+            "an order is stored exactly when it was acknowledged"
+        );
+    }
+    snapshot.assert_invariants(1);
+    t.stop().await;
+}
+
+/// The value of the Prometheus series `name` (its first line), if exported.
+fn series(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+}
+
+/// 400 buyers order at once from the real binary: every order is committed, in far
+/// fewer commits than orders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "spawns the flash-sale binary; run scripts/test-all.sh"]
+async fn under_load_one_commit_carries_many_orders() {
+    let stores = NodeStores::create(Backend::Sqlite).await;
+    let node = stores.start().await;
+    let admin = stores.admin(&node);
+    let (_, p) = sale(&admin, Some(StrategyDto::Sync), 1_000, 1, None).await;
+    let cmd = OrderPlaceCmd {
+        product_id: p.id,
+        quantity: 1,
+    };
+    let buyers: Vec<_> = (0..400)
+        .map(|i| stores.buyer(&node, &format!("load-{i}")))
+        .collect();
+    let answers = futures::future::join_all(buyers.iter().map(|b| b.place_order(&cmd, None))).await;
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+
+    let metrics = admin.metrics().await.expect("metrics");
+    let orders = series(
+        &metrics,
+        "flash_sale_group_commit_size_sum{writes=\"orders\"}",
+    )
+    .expect("the group commit size is exported");
+    let commits = series(
+        &metrics,
+        "flash_sale_group_commit_size_count{writes=\"orders\"}",
+    )
+    .expect("the number of group commits is exported");
+    eprintln!("{orders} orders in {commits} commits");
+    assert!(
+        (orders - 400.0).abs() < f64::EPSILON,
+        "{orders} orders written"
+    );
+    assert!(commits < 200.0, "{commits} commits for 400 orders");
+    let snapshot = stores.db.snapshot(p.id).await;
+    assert_eq!(snapshot.orders.len(), 400);
+    snapshot.assert_invariants(1);
+}
