@@ -39,6 +39,7 @@ pub struct Claims {
 }
 
 /// Signs and verifies tokens with one HS256 secret.
+#[derive(Clone)]
 pub struct JwtAuth {
     encoding: EncodingKey,
     decoding: DecodingKey,

@@ -15,6 +15,10 @@
 //! cargo run --release &                       # the server, embedded
 //! cargo run --release -p flash-sale-tests --bin flash-sale-bench -- --duration 10s
 //! ```
+//!
+//! `--matrix` runs every stack × strategy itself instead (see [`matrix`]): it starts
+//! the release binary on each stack, measures, checks the invariants on the rows, and
+//! writes the medians to `docs/BENCHMARKS.md`.
 #![forbid(unsafe_code)]
 #![expect(
     clippy::cast_precision_loss,
@@ -37,6 +41,8 @@ use flash_sale_client::{
 use flash_sale_domain::Strategy;
 use futures::StreamExt;
 use secrecy::SecretString;
+
+mod matrix;
 
 /// Load tool for a running flash-sale server.
 #[derive(Debug, Parser)]
@@ -73,6 +79,34 @@ struct Args {
     /// Print one JSON object per scenario instead of a table.
     #[arg(long)]
     json: bool,
+    /// Run the whole matrix (every stack × strategy, servers started here) instead of
+    /// scenarios against `--url`.
+    #[arg(long)]
+    matrix: bool,
+    /// The matrix's stacks, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "sqlite,mariadb-redis,postgres-redis,mariadb-redis-rocketmq"
+    )]
+    stacks: Vec<matrix::Stack>,
+    /// Runs of the matrix (each row reports the medians).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Where the matrix's table goes (between its markers; the file is made if absent).
+    #[arg(long)]
+    write: Option<std::path::PathBuf>,
+}
+
+/// How one server is loaded: where, how hard, how long, and how its products sell.
+#[derive(Debug, Clone)]
+struct Load {
+    url: String,
+    concurrency: usize,
+    duration: Duration,
+    strategy: Strategy,
+    buckets: Option<u32>,
+    sellout_stock: i64,
 }
 
 /// What one scenario measured.
@@ -86,6 +120,10 @@ struct Report {
     elapsed: Duration,
     latencies_us: Vec<u32>,
     note: String,
+    /// Orders persisted per second (async).
+    persisted: Option<f64>,
+    /// Sold-out answers per second, over the whole sell-out run.
+    storm: Option<f64>,
 }
 
 impl Report {
@@ -110,13 +148,40 @@ enum Outcome {
 }
 
 struct Bench {
-    args: Args,
+    load: Load,
     http: reqwest::Client,
     auth: JwtAuth,
     admin: FlashSaleClient,
 }
 
 impl Bench {
+    /// A load tool for `load`'s server, signing tokens with `auth`.
+    fn new(load: Load, auth: JwtAuth) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(load.concurrency)
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let admin = FlashSaleClient::with_http(http.clone(), load.url.clone())
+            .with_token(auth.issue("bench-admin", Role::Admin, Duration::from_hours(1))?);
+        Ok(Self {
+            load,
+            http,
+            auth,
+            admin,
+        })
+    }
+
+    /// Runs the scenario `name`.
+    async fn scenario(&self, name: &str) -> anyhow::Result<Report> {
+        Ok(match name.trim() {
+            "healthz" => self.healthz().await,
+            "browse" => self.browse().await?,
+            "order" => self.order().await?.0,
+            "sellout" => self.sellout().await?.0,
+            other => anyhow::bail!("unknown scenario {other}"),
+        })
+    }
+
     fn buyer_token(&self, user: &str) -> String {
         self.auth
             .issue(user, Role::Buyer, Duration::from_hours(1))
@@ -129,10 +194,10 @@ impl Bench {
         F: Fn(u64) -> Fut + Sync,
         Fut: Future<Output = Outcome>,
     {
-        let deadline = Instant::now() + self.args.duration;
+        let deadline = Instant::now() + self.load.duration;
         let counter = AtomicU64::new(0);
         let started = Instant::now();
-        let results = futures::stream::iter(0..self.args.concurrency)
+        let results = futures::stream::iter(0..self.load.concurrency)
             .map(|_| async {
                 let mut mine = Vec::new();
                 while Instant::now() < deadline {
@@ -146,7 +211,7 @@ impl Bench {
                 }
                 mine
             })
-            .buffer_unordered(self.args.concurrency)
+            .buffer_unordered(self.load.concurrency)
             .collect::<Vec<_>>()
             .await;
         let elapsed = started.elapsed();
@@ -170,7 +235,7 @@ impl Bench {
 
     async fn product(&self, stock: i64, tag: &str) -> anyhow::Result<i64> {
         let now = chrono::Utc::now();
-        let strategy = flash_sale_app::assembler::strategy_dto(self.args.strategy);
+        let strategy = flash_sale_app::assembler::strategy_dto(self.load.strategy);
         let event = self
             .admin
             .create_event(&EventCreateCmd {
@@ -193,7 +258,7 @@ impl Bench {
                     flash_price: 500,
                     stock,
                     per_user_limit: Some(1),
-                    bucket_count: self.args.buckets,
+                    bucket_count: self.load.buckets,
                 },
             )
             .await?;
@@ -222,18 +287,19 @@ impl Bench {
     }
 
     async fn healthz(&self) -> Report {
-        self.get_ok("healthz", &format!("{}/healthz", self.args.url), None)
+        self.get_ok("healthz", &format!("{}/healthz", self.load.url), None)
             .await
     }
 
     async fn browse(&self) -> anyhow::Result<Report> {
         let id = self.product(1_000, "browse").await?;
-        let url = format!("{}/api/v1/products/{id}", self.args.url);
+        let url = format!("{}/api/v1/products/{id}", self.load.url);
         let token = self.buyer_token("browser");
         Ok(self.get_ok("browse", &url, Some(&token)).await)
     }
 
-    async fn order(&self) -> anyhow::Result<Report> {
+    /// The `order` scenario; with it the product's id.
+    async fn order(&self) -> anyhow::Result<(Report, i64)> {
         let id = self.product(10_000_000, "order").await?;
         let run = chrono::Utc::now().timestamp_millis();
         let mut report = self
@@ -241,7 +307,7 @@ impl Bench {
                 let token = self.buyer_token(&format!("o{run}-{n}"));
                 let request = self
                     .http
-                    .post(format!("{}/api/v1/orders", self.args.url))
+                    .post(format!("{}/api/v1/orders", self.load.url))
                     .bearer_auth(token)
                     .json(&OrderPlaceCmd {
                         product_id: id,
@@ -251,15 +317,22 @@ impl Bench {
             })
             .await;
         report.note = "one new buyer per request, plenty of stock".into();
-        if self.args.strategy.queues_orders() {
-            report.note = self.persisted(id, report.ok, report.elapsed).await?;
+        if self.load.strategy.queues_orders() {
+            let (note, rate) = self.persisted(id, report.ok, report.elapsed).await?;
+            report.note = note;
+            report.persisted = Some(rate);
         }
-        Ok(report)
+        Ok((report, id))
     }
 
     /// Waits until the consumer has written every accepted placement of product `id`
     /// and tells the rate at which orders were persisted (from the scenario's start).
-    async fn persisted(&self, id: i64, accepted: u64, run: Duration) -> anyhow::Result<String> {
+    async fn persisted(
+        &self,
+        id: i64,
+        accepted: u64,
+        run: Duration,
+    ) -> anyhow::Result<(String, f64)> {
         let started = Instant::now();
         loop {
             let page = self
@@ -272,20 +345,23 @@ impl Bench {
                 .await?;
             let behind = started.elapsed();
             if page.total >= accepted || behind > Duration::from_mins(2) {
-                let total = run + behind;
-                return Ok(format!(
-                    "{} orders persisted {:.1}s after the run: {:.0} orders/s",
-                    page.total,
-                    behind.as_secs_f64(),
-                    page.total as f64 / total.as_secs_f64()
+                let rate = page.total as f64 / (run + behind).as_secs_f64();
+                return Ok((
+                    format!(
+                        "{} orders persisted {:.1}s after the run: {rate:.0} orders/s",
+                        page.total,
+                        behind.as_secs_f64(),
+                    ),
+                    rate,
                 ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
-    async fn sellout(&self) -> anyhow::Result<Report> {
-        let stock = self.args.sellout_stock;
+    /// The `sellout` scenario; with it the product's id.
+    async fn sellout(&self) -> anyhow::Result<(Report, i64)> {
+        let stock = self.load.sellout_stock;
         let id = self.product(stock, "sellout").await?;
         let run = chrono::Utc::now().timestamp_millis();
         let sold = Arc::new(AtomicU64::new(0));
@@ -296,7 +372,7 @@ impl Bench {
                 let token = self.buyer_token(&format!("s{run}-{n}"));
                 let request = self
                     .http
-                    .post(format!("{}/api/v1/orders", self.args.url))
+                    .post(format!("{}/api/v1/orders", self.load.url))
                     .bearer_auth(token)
                     .json(&OrderPlaceCmd {
                         product_id: id,
@@ -325,7 +401,8 @@ impl Bench {
             None => format!("{sold}/{stock} sold; not sold out within the run"),
         };
         anyhow::ensure!(sold <= stock as u64, "OVERSOLD: {sold} > {stock}");
-        Ok(report)
+        report.storm = Some(report.rejected as f64 / report.elapsed.as_secs_f64().max(1e-9));
+        Ok((report, id))
     }
 }
 
@@ -398,40 +475,30 @@ fn print_json(reports: &[Report]) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.matrix {
+        return matrix::run(&args).await;
+    }
     let secret = SecretString::from(
         args.secret
             .clone()
             .unwrap_or_else(|| DEVELOPMENT_SECRET.to_owned()),
     );
-    let auth = JwtAuth::new(&secret)?;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let admin = FlashSaleClient::with_http(http.clone(), args.url.clone()).with_token(auth.issue(
-        "bench-admin",
-        Role::Admin,
-        Duration::from_hours(1),
-    )?);
-    let bench = Bench {
-        args,
-        http,
-        auth,
-        admin,
+    let load = Load {
+        url: args.url.clone(),
+        concurrency: args.concurrency,
+        duration: args.duration,
+        strategy: args.strategy,
+        buckets: args.buckets,
+        sellout_stock: args.sellout_stock,
     };
+    let bench = Bench::new(load, JwtAuth::new(&secret)?)?;
     let mut reports = Vec::new();
-    for scenario in bench.args.scenarios.clone() {
-        let report = match scenario.trim() {
-            "healthz" => bench.healthz().await,
-            "browse" => bench.browse().await?,
-            "order" => bench.order().await?,
-            "sellout" => bench.sellout().await?,
-            other => anyhow::bail!("unknown scenario {other}"),
-        };
+    for scenario in &args.scenarios {
+        let report = bench.scenario(scenario).await?;
         eprintln!("{}: {:.0} req/s", report.name, report.rps());
         reports.push(report);
     }
-    if bench.args.json {
+    if args.json {
         print_json(&reports);
     } else {
         print_table(&reports);
