@@ -10,7 +10,7 @@ use flash_sale_domain::Chain;
 use flash_sale_domain::gateway::Release;
 use flash_sale_domain::ledger::LedgerReason;
 use flash_sale_domain::order::{Order, OrderId, OrderStatus};
-use flash_sale_domain::product::{PerUserLimit, ProductId};
+use flash_sale_domain::product::PerUserLimit;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter};
 
@@ -19,8 +19,8 @@ use super::error::{duplicate_key, is_transient};
 use super::group_commit::all_or_each;
 use super::order_gateway::{to_domain, to_row};
 use super::stock_rows::{
-    QuotaTake, allocation_ledger_rows, give_back_quota, locked, move_available, no_row,
-    return_allocation, take_allocation, take_quota, take_quotas,
+    QuotaTake, allocation_ledger_rows, give_back_quota, locked, no_row, return_allocation,
+    take_allocation, take_buckets, take_quota, take_quotas,
 };
 use super::{Database, WriteTx};
 
@@ -57,9 +57,8 @@ pub(super) async fn place_in(
     Ok(Placed::Done)
 }
 
-/// Many orders in one transaction: one decrement per touched bucket (their units
-/// summed, in key order so that concurrent writers lock rows in the same order), every
-/// buyer's quota in one update, then every order and every ledger row in one insert
+/// Many orders in one transaction: every touched bucket decremented in one statement
+/// (each by its summed units), every buyer's quota in one update, then every order and every ledger row in one insert
 /// each. `false` (roll back) when any guard says no.
 pub(super) async fn place_all_in(
     tx: &WriteTx,
@@ -78,10 +77,9 @@ pub(super) async fn place_all_in(
         quota.0 += o.quantity;
         quota.1 = quota.1.min(limit.get());
     }
-    for ((product, bucket), units) in buckets {
-        if !move_available(&**tx, ProductId(product), bucket, -units).await? {
-            return Ok(false);
-        }
+    let buckets: Vec<_> = buckets.into_iter().collect();
+    if !take_buckets(&**tx, backend, &buckets).await? {
+        return Ok(false);
     }
     let takes: Vec<QuotaTake<'_>> = quotas
         .into_iter()

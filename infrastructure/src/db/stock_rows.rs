@@ -284,3 +284,34 @@ pub(super) async fn take_quotas(
     let changed = conn.execute_raw(update.statement()).await?;
     Ok(changed.rows_affected() == takes.len() as u64)
 }
+
+/// Takes units out of many buckets in one statement (each `(product, bucket)` at most
+/// once, with its units): each bucket only if it holds its units. `false` (roll back)
+/// when any holds too few.
+pub(super) async fn take_buckets(
+    conn: &impl ConnectionTrait,
+    backend: DbBackend,
+    takes: &[((i64, u32), i64)],
+) -> Result<bool, DbErr> {
+    if let [((product, bucket), units)] = takes {
+        return move_available(conn, ProductId(*product), *bucket, -units).await;
+    }
+    let mut update = Sql::new(
+        backend,
+        "UPDATE stock_buckets SET available = available - CASE",
+    );
+    for ((product, bucket), units) in takes {
+        update.push(" WHEN product_id = ").value(*product);
+        update.push(" AND bucket_no = ").value(i32_of(*bucket));
+        update.push(" THEN ").value(*units);
+    }
+    update.push(" ELSE 0 END WHERE ");
+    for (i, ((product, bucket), units)) in takes.iter().enumerate() {
+        update.push(if i == 0 { "(" } else { " OR (" });
+        update.push("product_id = ").value(*product);
+        update.push(" AND bucket_no = ").value(i32_of(*bucket));
+        update.push(" AND available >= ").value(*units).push(")");
+    }
+    let changed = conn.execute_raw(update.statement()).await?;
+    Ok(changed.rows_affected() == takes.len() as u64)
+}

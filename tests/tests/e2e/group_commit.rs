@@ -14,9 +14,16 @@ use flash_sale_infrastructure::db::{Database, PoolSettings, SeaOrmOrderGateway};
 use flash_sale_tests::node::NodeStores;
 use flash_sale_tests::{Backend, TestApp, sale};
 
-crate::on_every_backend!(orders_written_together_are_refused_alone);
+crate::on_every_backend!(
+    orders_written_together_are_refused_alone,
+    orders_of_many_buckets_written_together_empty_each_bucket_exactly,
+);
 
 fn order(event_id: i64, product_id: i64, user: &str) -> Order {
+    order_from(event_id, product_id, user, 0)
+}
+
+fn order_from(event_id: i64, product_id: i64, user: &str, bucket: u32) -> Order {
     let now = chrono::Utc::now();
     Order::place(NewOrder {
         id: OrderId::generate(),
@@ -26,7 +33,7 @@ fn order(event_id: i64, product_id: i64, user: &str) -> Order {
             product_id: ProductId(product_id),
             quantity: 1,
         },
-        allocation: Allocation::single(0, 1),
+        allocation: Allocation::single(bucket, 1),
         unit_price: 100,
         strategy: Strategy::Sync,
         idempotency_key: None,
@@ -78,6 +85,53 @@ async fn orders_written_together_are_refused_alone(backend: Backend) {
             ids.contains(order.id.as_str()),
             answer.is_ok(),
             "an order is stored exactly when it was acknowledged"
+        );
+    }
+    snapshot.assert_invariants(1);
+    t.stop().await;
+}
+
+/// 40 orders at once for 32 units in 4 buckets of 8, ten orders per bucket: one
+/// statement decrements every bucket a batch touches, and the two orders too many for
+/// each bucket are refused alone — every bucket ends empty, none below zero.
+async fn orders_of_many_buckets_written_together_empty_each_bucket_exactly(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let (event, p) = sale(&t.admin, Some(StrategyDto::Buckets), 32, 1, Some(4)).await;
+    let db = Database::connect(&t.db.url, &PoolSettings::default())
+        .await
+        .expect("database");
+    let orders = SeaOrmOrderGateway::new(db);
+    let limit = PerUserLimit::new(1).expect("limit");
+    let wanted: Vec<Order> = (0..40u32)
+        .map(|i| order_from(event.id, p.id, &format!("gb-{i}"), i % 4))
+        .collect();
+
+    let answers = futures::future::join_all(wanted.iter().map(|o| orders.place(o, limit))).await;
+    assert_eq!(
+        answers.iter().filter(|a| a.is_ok()).count(),
+        32,
+        "{answers:?}"
+    );
+    for answer in answers.iter().filter_map(|a| a.as_ref().err()) {
+        assert!(
+            matches!(
+                answer,
+                GatewayError::Rejected(DomainError::Order(OrderError::SoldOut))
+            ),
+            "{answer:?}"
+        );
+    }
+    let snapshot = t.snapshot(p.id).await;
+    assert_eq!(snapshot.buckets.len(), 4);
+    for (bucket, _, available) in &snapshot.buckets {
+        assert_eq!(*available, 0, "bucket {bucket} sold exactly its units");
+        assert_eq!(
+            snapshot
+                .orders
+                .iter()
+                .map(|o| o.units_in(*bucket))
+                .sum::<i64>(),
+            8
         );
     }
     snapshot.assert_invariants(1);
