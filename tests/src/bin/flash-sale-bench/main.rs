@@ -298,21 +298,24 @@ impl Bench {
         Ok(self.get_ok("browse", &url, Some(&token)).await)
     }
 
+    /// An order of one unit of product `id` by a new buyer named `user`.
+    fn one_unit(&self, user: &str, id: i64) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}/api/v1/orders", self.load.url))
+            .bearer_auth(self.buyer_token(user))
+            .json(&OrderPlaceCmd {
+                product_id: id,
+                quantity: 1,
+            })
+    }
+
     /// The `order` scenario; with it the product's id.
     async fn order(&self) -> anyhow::Result<(Report, i64)> {
         let id = self.product(10_000_000, "order").await?;
         let run = chrono::Utc::now().timestamp_millis();
         let mut report = self
             .timed("order", |n| {
-                let token = self.buyer_token(&format!("o{run}-{n}"));
-                let request = self
-                    .http
-                    .post(format!("{}/api/v1/orders", self.load.url))
-                    .bearer_auth(token)
-                    .json(&OrderPlaceCmd {
-                        product_id: id,
-                        quantity: 1,
-                    });
+                let request = self.one_unit(&format!("o{run}-{n}"), id);
                 async move { classify(request.send().await).await }
             })
             .await;
@@ -369,15 +372,7 @@ impl Bench {
         let started = Instant::now();
         let mut report = self
             .timed("sellout", |n| {
-                let token = self.buyer_token(&format!("s{run}-{n}"));
-                let request = self
-                    .http
-                    .post(format!("{}/api/v1/orders", self.load.url))
-                    .bearer_auth(token)
-                    .json(&OrderPlaceCmd {
-                        product_id: id,
-                        quantity: 1,
-                    });
+                let request = self.one_unit(&format!("s{run}-{n}"), id);
                 let (sold, sold_out_at) = (sold.clone(), sold_out_at.clone());
                 async move {
                     let outcome = classify(request.send().await).await;
