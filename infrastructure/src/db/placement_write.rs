@@ -1,6 +1,6 @@
 //! The consumer's transactions' bodies: a whole batch (placement rows locked and
-//! claimed in one update, then the orders as one group commit writes them) or one placement on its own, each order taking its units where its
-//! placement row says now.
+//! claimed in one update, then the orders as one group commit writes them) or one
+//! placement on its own, each order taking its units where its placement row says now.
 
 use std::collections::{HashMap, HashSet};
 
