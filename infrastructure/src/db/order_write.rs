@@ -58,8 +58,8 @@ pub(super) async fn place_in(
 }
 
 /// Many orders in one transaction: every touched bucket decremented in one statement
-/// (each by its summed units), every buyer's quota in one update, then every order and every ledger row in one insert
-/// each. `false` (roll back) when any guard says no.
+/// (each by its summed units), every buyer's quota in one update, then every order and
+/// every ledger row in one insert each. `false` (roll back) when any guard says no.
 pub(super) async fn place_all_in(
     tx: &WriteTx,
     backend: DbBackend,

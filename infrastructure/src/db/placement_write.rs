@@ -7,7 +7,6 @@ use std::collections::{HashMap, HashSet};
 use flash_sale_domain::allocation::Allocation;
 use flash_sale_domain::gateway::{Fulfil, Fulfilled};
 use flash_sale_domain::order::OrderError;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -53,25 +52,6 @@ async fn queued_allocations(
             Ok((row.id, allocation))
         })
         .collect()
-}
-
-/// `queued → succeeded` for the placement of `item`; whether it was still queued.
-async fn claim(tx: &WriteTx, item: &Fulfil) -> Result<bool, DbErr> {
-    let claimed = placement::Entity::update_many()
-        .col_expr(placement::Column::Status, Expr::value("succeeded"))
-        .col_expr(
-            placement::Column::OrderId,
-            Expr::value(item.order.id.as_str()),
-        )
-        .col_expr(
-            placement::Column::UpdatedAt,
-            Expr::value(item.order.created_at),
-        )
-        .filter(placement::Column::Id.eq(placement_of(item)?))
-        .filter(placement::Column::Status.eq(QUEUED))
-        .exec(&**tx)
-        .await?;
-    Ok(claimed.rows_affected == 1)
 }
 
 /// `queued → succeeded` for every placement of `batch` in one update; whether all
@@ -169,7 +149,7 @@ pub(super) async fn one_in(tx: &WriteTx, db: &Database, item: &Fulfil) -> Result
         return resolved_as(tx, id).await;
     };
     let item = &current[0];
-    if !claim(tx, item).await? {
+    if !claim_all(tx, db.backend(), std::slice::from_ref(item)).await? {
         return resolved_as(tx, id).await;
     }
     Ok(

@@ -1,6 +1,8 @@
 //! The statements every stock-moving transaction shares: conditional bucket and quota
 //! updates, the ledger rows of an allocation, and row locks where the engine has them.
 
+use std::fmt::Write as _;
+
 use chrono::{DateTime, Utc};
 use flash_sale_domain::UserId;
 use flash_sale_domain::allocation::Allocation;
@@ -212,8 +214,7 @@ impl Sql {
     pub(super) fn value(&mut self, value: impl Into<sea_orm::Value>) -> &mut Self {
         self.values.push(value.into());
         if self.backend == DbBackend::Postgres {
-            self.text.push('$');
-            self.text.push_str(&self.values.len().to_string());
+            let _ = write!(self.text, "${}", self.values.len());
         } else {
             self.text.push('?');
         }
