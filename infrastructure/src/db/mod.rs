@@ -37,6 +37,8 @@ pub use error::db_error;
 pub use event_gateway::SeaOrmEventGateway;
 pub use order_gateway::SeaOrmOrderGateway;
 pub use placement_gateway::SeaOrmPlacementGateway;
+#[doc(hidden)]
+pub use placement_write::consumer_lookups;
 pub use product_gateway::SeaOrmProductGateway;
 
 /// The pool's size and the time limits every connection sets.

@@ -4,11 +4,13 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use flash_sale_domain::allocation::Allocation;
 use flash_sale_domain::gateway::{Fulfil, Fulfilled};
 use flash_sale_domain::order::OrderError;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait,
 };
 
 use super::entity::placement;
@@ -27,24 +29,32 @@ fn placement_of(item: &Fulfil) -> Result<&str, DbErr> {
         .ok_or_else(|| DbErr::Custom("an async order needs its placement id".into()))
 }
 
-/// Locks the batch's placement rows and reads where the queued ones' units are now:
-/// placement id → allocation (a re-arrangement may have moved them since the task was
-/// sent). Rows no longer queued are left out.
-async fn queued_allocations(
-    tx: &WriteTx,
-    backend: sea_orm::DbBackend,
-    ids: &[&str],
-) -> Result<HashMap<String, Allocation>, DbErr> {
-    let rows = locked(
-        placement::Entity::find()
-            .filter(placement::Column::Id.is_in(ids.iter().copied()))
-            .filter(placement::Column::Status.eq(QUEUED)),
+/// The batch's placement rows, locked (see [`queued_allocations`]).
+fn queued_rows(backend: DbBackend, ids: &[&str]) -> sea_orm::Select<placement::Entity> {
+    locked(
+        placement::Entity::find().filter(placement::Column::Id.is_in(ids.iter().copied())),
         backend,
     )
     .order_by_asc(placement::Column::Id)
-    .all(&**tx)
-    .await?;
+}
+
+/// Locks the batch's placement rows and reads where the queued ones' units are now:
+/// placement id → allocation (a re-arrangement may have moved them since the task was
+/// sent). Rows no longer queued are left out.
+///
+/// The rows are found by id alone and their status is checked here: with `status =
+/// 'queued'` in the statement, PostgreSQL (whose statistics lag behind a table that
+/// grows by thousands of rows a second in a sale) chose the status index and read
+/// every queued placement for each batch — a consumer that fell behind slowed down
+/// the more it fell behind.
+pub(super) async fn queued_allocations(
+    tx: &WriteTx,
+    backend: DbBackend,
+    ids: &[&str],
+) -> Result<HashMap<String, Allocation>, DbErr> {
+    let rows = queued_rows(backend, ids).all(&**tx).await?;
     rows.into_iter()
+        .filter(|row| row.status == QUEUED)
         .map(|row| {
             let allocation =
                 stored_allocation(row.bucket_no, row.quantity, row.bucket_split.as_deref())
@@ -54,36 +64,67 @@ async fn queued_allocations(
         .collect()
 }
 
-/// `queued → succeeded` for every placement of `batch` in one update; whether all
-/// were still queued.
-async fn claim_all(
-    tx: &WriteTx,
-    backend: sea_orm::DbBackend,
-    batch: &[Fulfil],
-) -> Result<bool, DbErr> {
+/// `queued → succeeded` for every placement of `batch` in one update; whether every
+/// row was there. Only after [`queued_allocations`] has locked the rows and seen them
+/// queued (the lock, or SQLite's single writer, keeps them so), which is why the
+/// statement names them by id alone (see there).
+async fn claim_all(tx: &WriteTx, backend: DbBackend, batch: &[Fulfil]) -> Result<bool, DbErr> {
+    let claims = batch
+        .iter()
+        .map(|item| {
+            Ok((
+                placement_of(item)?,
+                item.order.id.as_str(),
+                item.order.created_at,
+            ))
+        })
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    let claimed = tx.execute_raw(claim_statement(backend, &claims)).await?;
+    Ok(claimed.rows_affected() == batch.len() as u64)
+}
+
+/// `UPDATE placements` to `succeeded` with each one's order id and time, by id.
+fn claim_statement(
+    backend: DbBackend,
+    claims: &[(&str, &str, DateTime<Utc>)],
+) -> sea_orm::Statement {
     let mut claim = Sql::new(
         backend,
         "UPDATE placements SET status = 'succeeded', order_id = CASE id",
     );
-    for item in batch {
-        claim.push(" WHEN ").value(placement_of(item)?);
-        claim.push(" THEN ").value(item.order.id.as_str());
+    for (placement, order, _) in claims {
+        claim.push(" WHEN ").value(*placement);
+        claim.push(" THEN ").value(*order);
     }
     claim.push(" END, updated_at = CASE id");
-    for item in batch {
-        claim.push(" WHEN ").value(placement_of(item)?);
-        claim.push(" THEN ").value(item.order.created_at);
+    for (placement, _, at) in claims {
+        claim.push(" WHEN ").value(*placement);
+        claim.push(" THEN ").value(*at);
     }
-    claim.push(" END WHERE status = 'queued' AND id IN (");
-    for (i, item) in batch.iter().enumerate() {
+    claim.push(" END WHERE id IN (");
+    for (i, (placement, _, _)) in claims.iter().enumerate() {
         if i > 0 {
             claim.push(", ");
         }
-        claim.value(placement_of(item)?);
+        claim.value(*placement);
     }
     claim.push(")");
-    let claimed = tx.execute_raw(claim.statement()).await?;
-    Ok(claimed.rows_affected() == batch.len() as u64)
+    claim.statement()
+}
+
+/// The statements a consumer batch finds its placements with — the locking read and
+/// the claim — for the placement ids of `claims` (with the order id each becomes);
+/// for tests of the database's plans.
+#[doc(hidden)]
+pub fn consumer_lookups(
+    backend: DbBackend,
+    claims: &[(&str, &str, DateTime<Utc>)],
+) -> [sea_orm::Statement; 2] {
+    let ids: Vec<&str> = claims.iter().map(|(id, _, _)| *id).collect();
+    [
+        queued_rows(backend, &ids).build(backend),
+        claim_statement(backend, claims),
+    ]
 }
 
 /// The batch's orders with their units where their placement rows say.

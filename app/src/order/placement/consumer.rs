@@ -153,12 +153,16 @@ impl PlacementConsumeCmdExe {
             }
             return report;
         };
+        // The holds of the batch end together (with Redis: pipelined on one
+        // connection rather than one round trip after another).
+        let mut settle = Vec::with_capacity(items.len());
         for ((placement, _), outcome) in items.iter().zip(outcomes) {
             match outcome {
                 Fulfilled::Placed => {
-                    self.stock
-                        .settle_placement(placement, Settlement::Committed)
-                        .await;
+                    settle.push(
+                        self.stock
+                            .settle_placement(placement, Settlement::Committed),
+                    );
                     report.placed += 1;
                 }
                 Fulfilled::Rejected(e) => {
@@ -175,11 +179,12 @@ impl PlacementConsumeCmdExe {
                     } else {
                         Settlement::Released
                     };
-                    self.stock.settle_placement(placement, settlement).await;
+                    settle.push(self.stock.settle_placement(placement, settlement));
                     report.duplicates += 1;
                 }
             }
         }
+        futures::future::join_all(settle).await;
         metrics::counter!("flash_sale_placements_total", "outcome" => "placed")
             .increment(report.placed as u64);
         metrics::histogram!("flash_sale_placement_batch_size")
