@@ -195,6 +195,11 @@ impl Node {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Its process id (`None` once it has been waited for).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// `kill -9`: the process dies at once, in the middle of whatever it was doing.
     pub async fn kill(mut self) {
         self.child.kill().await.expect("killed");

@@ -42,7 +42,14 @@ use flash_sale_domain::Strategy;
 use futures::StreamExt;
 use secrecy::SecretString;
 
+mod cpu;
 mod matrix;
+mod profile;
+
+/// The load tool shares the cores with what it measures: the less it spends, the
+/// truer the figures (see [`cpu`]).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Load tool for a running flash-sale server.
 #[derive(Debug, Parser)]
@@ -76,6 +83,13 @@ struct Args {
     /// Units of the `sellout` product.
     #[arg(long, default_value_t = 5_000)]
     sellout_stock: i64,
+    /// The server's process id: with it each scenario tells where the CPU went.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Record a `perf` profile of the server (needs its process id) during each
+    /// timed scenario into this directory, with a summary of each.
+    #[arg(long)]
+    profile: Option<std::path::PathBuf>,
     /// Print one JSON object per scenario instead of a table.
     #[arg(long)]
     json: bool,
@@ -107,6 +121,10 @@ struct Load {
     strategy: Strategy,
     buckets: Option<u32>,
     sellout_stock: i64,
+    /// The server's process id, when known (CPU accounting, profiles).
+    server_pid: Option<u32>,
+    /// Where profiles go, and the prefix of their names.
+    profile: Option<(std::path::PathBuf, String)>,
 }
 
 /// What one scenario measured.
@@ -124,6 +142,8 @@ struct Report {
     persisted: Option<f64>,
     /// Sold-out answers per second, over the whole sell-out run.
     storm: Option<f64>,
+    /// Where the machine's CPU went.
+    cpu: cpu::Use,
 }
 
 impl Report {
@@ -194,6 +214,16 @@ impl Bench {
         F: Fn(u64) -> Fut + Sync,
         Fut: Future<Output = Outcome>,
     {
+        let recording = match (&self.load.profile, self.load.server_pid) {
+            (Some((dir, prefix)), Some(pid)) => Some(profile::start(
+                dir,
+                &format!("{prefix}{name}"),
+                pid,
+                self.load.duration,
+            )),
+            _ => None,
+        };
+        let before = cpu::Sample::take(self.load.server_pid);
         let deadline = Instant::now() + self.load.duration;
         let counter = AtomicU64::new(0);
         let started = Instant::now();
@@ -215,11 +245,20 @@ impl Bench {
             .collect::<Vec<_>>()
             .await;
         let elapsed = started.elapsed();
+        let after = cpu::Sample::take(self.load.server_pid);
+        let requests = results.iter().map(Vec::len).sum::<usize>() as u64;
         let mut report = Report {
             name: name.to_owned(),
             elapsed,
+            cpu: cpu::Use::between(&before, &after, requests),
             ..Report::default()
         };
+        if let Some(recording) = recording {
+            match async { recording?.finish().await }.await {
+                Ok(summary) => eprintln!("profile of {name}: {}", summary.display()),
+                Err(e) => eprintln!("no profile of {name}: {e:#}"),
+            }
+        }
         for (latency, outcome) in results.into_iter().flatten() {
             report.requests += 1;
             report.latencies_us.push(latency);
@@ -462,6 +501,12 @@ fn print_json(reports: &[Report]) {
                 "rejected": r.rejected,
                 "errors": r.errors,
                 "note": r.note,
+                "cpu_us_per_request": cpu::Group::ALL
+                    .iter()
+                    .map(|&g| (g.title(), r.cpu.of(g)))
+                    .chain([("other", r.cpu.other_us)])
+                    .collect::<std::collections::BTreeMap<_, _>>(),
+                "idle": r.cpu.idle,
             })
         );
     }
@@ -485,12 +530,19 @@ async fn main() -> anyhow::Result<()> {
         strategy: args.strategy,
         buckets: args.buckets,
         sellout_stock: args.sellout_stock,
+        server_pid: args.server_pid,
+        profile: args.profile.clone().map(|dir| (dir, String::new())),
     };
     let bench = Bench::new(load, JwtAuth::new(&secret)?)?;
     let mut reports = Vec::new();
     for scenario in &args.scenarios {
         let report = bench.scenario(scenario).await?;
-        eprintln!("{}: {:.0} req/s", report.name, report.rps());
+        eprintln!(
+            "{}: {:.0} req/s; {}",
+            report.name,
+            report.rps(),
+            report.cpu.describe()
+        );
         reports.push(report);
     }
     if args.json {

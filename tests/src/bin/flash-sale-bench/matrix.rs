@@ -16,6 +16,7 @@ use flash_sale_domain::Strategy;
 use flash_sale_tests::Backend;
 use flash_sale_tests::node::NodeStores;
 
+use super::cpu::{Group, Use};
 use super::{Args, Bench, Load};
 
 /// A stack the matrix runs on.
@@ -72,7 +73,12 @@ struct Cell {
     storm: f64,
     browse: f64,
     invariants: Vec<String>,
+    /// Where the CPU went in `/healthz`, `order`, the sell-out run and reads.
+    cpu: [Use; 4],
 }
+
+/// The scenarios of [`Cell::cpu`], in order.
+const CPU_SCENARIOS: [&str; 4] = ["`/healthz`", "order", "sell-out + storm", "product read"];
 
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -131,6 +137,7 @@ async fn measure(stores: &NodeStores, load: Load) -> anyhow::Result<Cell> {
         storm: storm.storm.unwrap_or(0.0) / base,
         browse: browse.rps() / base,
         invariants,
+        cpu: [healthz.cpu, order.cpu, storm.cpu, browse.cpu],
     })
 }
 
@@ -152,6 +159,10 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
             stores.set("ordering.bucket_count", &BUCKETS.to_string());
             let node = stores.start().await;
             for &strategy in stack.strategies() {
+                let profile = args.profile.clone().map(|dir| {
+                    let prefix = format!("run{run}-{stack:?}-{}-", strategy.as_str());
+                    (dir, prefix.to_lowercase())
+                });
                 let load = Load {
                     url: node.base_url.clone(),
                     concurrency: args.concurrency,
@@ -159,6 +170,8 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
                     strategy,
                     buckets: (strategy == Strategy::Buckets).then_some(BUCKETS),
                     sellout_stock: STORM_STOCK,
+                    server_pid: node.pid(),
+                    profile,
                 };
                 let cell = measure(&stores, load).await?;
                 eprintln!(
@@ -183,7 +196,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
             node.kill().await;
         }
     }
-    let table = table(args, &cells);
+    let table = format!("{}\n{}", table(args, &cells), cpu_table(&cells));
     println!("{table}");
     if let Some(path) = &args.write {
         write_between_markers(path, &table)?;
@@ -249,6 +262,45 @@ fn table(args: &Args, cells: &[((Stack, Strategy), Vec<Cell>)]) -> String {
             m(|c| c.browse),
             m(|c| c.healthz),
         );
+    }
+    out
+}
+
+/// Where the CPU went, per request: the order scenario of every stack × strategy,
+/// and `/healthz`, the sell-out run and reads on each stack's first strategy.
+fn cpu_table(cells: &[((Stack, Strategy), Vec<Cell>)]) -> String {
+    let mut out = String::from(
+        "CPU per request, µs (medians; all processes on the machine, from `/proc`; \
+         the load tool shares the two cores):\n\n\
+         | stack | strategy | scenario | service | load tool | database | Redis | broker | \
+         other | total | idle |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let mut seen: Vec<Stack> = Vec::new();
+    for ((stack, strategy), runs) in cells {
+        let first = !seen.contains(stack);
+        seen.push(*stack);
+        for (i, scenario) in CPU_SCENARIOS.iter().enumerate() {
+            if i != 1 && !first {
+                continue;
+            }
+            let m = |f: &dyn Fn(&Use) -> f64| median(runs.iter().map(|c| f(&c.cpu[i])).collect());
+            let _ = write!(
+                out,
+                "| {} | {} | {scenario} |",
+                stack.title(),
+                if i == 1 { strategy.as_str() } else { "" }
+            );
+            for group in Group::ALL {
+                let _ = write!(out, " {:.0} |", m(&|u| u.of(group)));
+            }
+            let _ = writeln!(
+                out,
+                " {:.0} | {:.0} | {:.0}% |",
+                m(&|u| u.other_us),
+                m(&Use::total_us),
+                m(&|u| u.idle * 100.0)
+            );
+        }
     }
     out
 }
