@@ -11,6 +11,11 @@ use flash_sale_adapter::auth::JwtAuth;
 use flash_sale_app::Role;
 use flash_sale_infrastructure::db::Database;
 
+/// glibc's allocator took a quarter to a third of the service's CPU on the order
+/// paths under load (`perf`, docs/BENCHMARKS.md); mimalloc's per-thread heaps do not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A flash-sale (seckill) backend.
 #[derive(Debug, Parser)]
 #[command(name = "flash-sale", version, about)]

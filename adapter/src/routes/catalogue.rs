@@ -1,6 +1,8 @@
 //! `/events…`, `/products/{id}`: what buyers browse.
 
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use flash_sale_client::{EventDetailDto, EventDto, PageDto, PageQry, ProductDto};
@@ -9,6 +11,9 @@ use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::{IdPath, ValidatedQuery};
 use crate::state::AppState;
+
+/// The content type of a body serialised ahead of the request.
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -52,6 +57,7 @@ pub(crate) async fn product(
     State(state): State<AppState>,
     _: Authenticated,
     IdPath(id): IdPath,
-) -> Result<Json<ProductDto>, ApiError> {
-    Ok(Json(state.exec.catalogue.product_detail(id).await?))
+) -> Result<impl IntoResponse, ApiError> {
+    let body = state.exec.catalogue.product_body(id).await?;
+    Ok(([(header::CONTENT_TYPE, JSON)], body))
 }

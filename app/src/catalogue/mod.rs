@@ -17,9 +17,10 @@ mod shared;
 mod snapshot;
 mod views;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use flash_sale_domain::Chain;
 use flash_sale_domain::event::{Event, EventId};
 use flash_sale_domain::gateway::{
@@ -68,13 +69,39 @@ impl Default for CatalogueSettings {
     }
 }
 
-/// A product with the units it can still sell.
+/// A product with the units it can still sell, and what buyers read of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductEntry {
     /// The product.
     pub product: Product,
     /// Units still for sale when it was loaded.
     pub available: i64,
+    /// `GET /products/{id}`'s JSON, serialised on the first read of this entry and
+    /// shared by every later one while the entry is cached.
+    body: OnceLock<Bytes>,
+}
+
+impl ProductEntry {
+    /// `product` with `available` units.
+    pub fn new(product: Product, available: i64) -> Self {
+        Self {
+            product,
+            available,
+            body: OnceLock::new(),
+        }
+    }
+
+    /// The product as buyers read it (`ProductDto`), as JSON.
+    pub fn body(&self) -> Result<Bytes, AppError> {
+        if let Some(body) = self.body.get() {
+            return Ok(body.clone());
+        }
+        let dto = crate::assembler::product_dto(&self.product, self.available);
+        let body = Bytes::from(
+            serde_json::to_vec(&dto).map_err(|e| AppError::Internal(anyhow::Error::new(e)))?,
+        );
+        Ok(self.body.get_or_init(|| body).clone())
+    }
 }
 
 /// Found entries live `local_ttl`, missing ones `null_ttl`.

@@ -104,8 +104,8 @@ impl ProductSnapshot {
 
     /// The entry back; `None` when a field no longer passes the domain's rules.
     pub(super) fn entry(&self) -> Option<ProductEntry> {
-        Some(ProductEntry {
-            product: Product {
+        Some(ProductEntry::new(
+            Product {
                 id: ProductId(self.id),
                 event_id: EventId(self.event_id),
                 title: Title::parse("title", &self.title).ok()?,
@@ -118,8 +118,8 @@ impl ProductSnapshot {
                 created_at: self.created_at,
                 updated_at: self.updated_at,
             },
-            available: self.available,
-        })
+            self.available,
+        ))
     }
 }
 
@@ -164,13 +164,7 @@ mod tests {
         let snapshot = ProductSnapshot::of(&product, 42);
         let json = serde_json::to_string(&snapshot).expect("serialises");
         let back: ProductSnapshot = serde_json::from_str(&json).expect("parses");
-        assert_eq!(
-            back.entry(),
-            Some(ProductEntry {
-                product,
-                available: 42
-            })
-        );
+        assert_eq!(back.entry(), Some(ProductEntry::new(product, 42)));
         let broken = json.replace("\"flash_price\":500", "\"flash_price\":5000");
         let broken: ProductSnapshot = serde_json::from_str(&broken).expect("parses");
         assert_eq!(broken.entry(), None, "a flash price above the original");

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use flash_sale_client::{EventDetailDto, EventDto, PageDto, PageQry, ProductDto};
+use bytes::Bytes;
+use flash_sale_client::{EventDetailDto, EventDto, PageDto, PageQry};
 use flash_sale_domain::event::{Event, EventId, EventStatus};
 use flash_sale_domain::gateway::GatewayError;
 use flash_sale_domain::page::Page;
@@ -64,9 +65,9 @@ impl CatalogueService {
         })
     }
 
-    /// `GET /products/{id}`: a product whose event is online.
-    #[tracing::instrument(skip_all, fields(product.id = id))]
-    pub async fn product_detail(&self, id: i64) -> Result<ProductDto, AppError> {
+    /// `GET /products/{id}`: a product whose event is online, as JSON (a
+    /// `ProductDto`), serialised once per cached entry.
+    pub async fn product_body(&self, id: i64) -> Result<Bytes, AppError> {
         let id = ProductId(id);
         let entry = self
             .product(id)
@@ -75,6 +76,6 @@ impl CatalogueService {
         self.visible_event(entry.product.event_id)
             .await
             .map_err(|_| AppError::NotFound("product"))?;
-        Ok(assembler::product_dto(&entry.product, entry.available))
+        entry.body()
     }
 }
