@@ -11,8 +11,8 @@ use flash_sale_adapter::auth::JwtAuth;
 use flash_sale_app::Role;
 use flash_sale_infrastructure::db::Database;
 
-/// glibc's allocator took a quarter to a third of the service's CPU on the order
-/// paths under load (`perf`, docs/BENCHMARKS.md); mimalloc's per-thread heaps do not.
+/// glibc's allocator took 28–36 % of the service's `perf` samples on the order paths
+/// under load (docs/BENCHMARKS.md): mimalloc instead.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -47,7 +47,7 @@ fn queued_rows(backend: DbBackend, ids: &[&str]) -> sea_orm::Select<placement::E
 /// grows by thousands of rows a second in a sale) chose the status index and read
 /// every queued placement for each batch — a consumer that fell behind slowed down
 /// the more it fell behind.
-pub(super) async fn queued_allocations(
+async fn queued_allocations(
     tx: &WriteTx,
     backend: DbBackend,
     ids: &[&str],

@@ -86,7 +86,8 @@ impl Sample {
     /// Now, with `service` the service's process id (when known).
     pub(crate) fn take(service: Option<u32>) -> Self {
         let mut sample = Self::default();
-        let me = std::process::id();
+        let service = service.map(|pid| pid.to_string());
+        let me = std::process::id().to_string();
         let Ok(entries) = std::fs::read_dir("/proc") else {
             return sample;
         };
@@ -98,9 +99,9 @@ impl Sample {
             else {
                 continue;
             };
-            let group = if Some(pid) == service.map(|s| s.to_string()).as_deref() {
+            let group = if Some(pid) == service.as_deref() {
                 Some(Group::Service)
-            } else if pid == me.to_string() {
+            } else if pid == me {
                 Some(Group::Bench)
             } else {
                 std::fs::read_to_string(entry.path().join("comm"))
