@@ -1,10 +1,13 @@
-//! [`PlacementQueue`] on Apache RocketMQ (rocketmq-client-rust): a producer sends one
-//! message per placement (key = placement id, body = the placement as JSON) and a
-//! push consumer hands the messages it receives to this instance's consumer loop.
+//! [`PlacementQueue`] on Apache RocketMQ (rocketmq-client-rust): a producer sends the
+//! placements waiting to be published at that moment as one message (keys = their
+//! placement ids, body = a JSON array of them; under load one send carries many, a
+//! lone placement is sent at once) and a push consumer hands the placements of the
+//! messages it receives to this instance's consumer loop. Each publisher is answered
+//! only after the broker acknowledged the message carrying its placement.
 //!
 //! Delivery is at least once; the consumer is idempotent. A message is acknowledged
-//! once it is handed over in process: the placement row is durable, and the sweeper
-//! runs again any placement whose task a crash dropped after that.
+//! once its placements are handed over in process: the placement rows are durable,
+//! and the sweeper runs again any placement whose task a crash dropped after that.
 //!
 //! The client runs on a runtime of its own ([`RuntimeOwner`]), next to the service's.
 
@@ -14,7 +17,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use flash_sale_domain::Cause;
 use flash_sale_domain::UserId;
 use flash_sale_domain::allocation::Allocation;
 use flash_sale_domain::event::EventId;
@@ -22,6 +24,7 @@ use flash_sale_domain::gateway::{GatewayError, PlacementQueue};
 use flash_sale_domain::order::IdempotencyKey;
 use flash_sale_domain::placement::{Placement, PlacementId, PlacementStatus};
 use flash_sale_domain::product::ProductId;
+use flash_sale_domain::{Cause, Chain};
 use rocketmq_client_rust::{
     ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
     DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer, MessageListenerConcurrently,
@@ -33,6 +36,8 @@ use rocketmq_model::result::SendStatus;
 use rocketmq_runtime::{RuntimeConfig, RuntimeOwner, ShutdownDeadline};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, mpsc};
+
+use crate::batching::{Batcher, Stopped};
 
 /// How long the client may take to stop.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
@@ -118,6 +123,19 @@ impl PlacementTask {
     }
 }
 
+/// The placements of a message body: a JSON array of tasks (or one task, as sent
+/// before sends were batched); `None` when it is neither or a task is malformed.
+fn placements_of(body: &[u8]) -> Option<Vec<Placement>> {
+    let tasks = match serde_json::from_slice::<Vec<PlacementTask>>(body) {
+        Ok(tasks) => tasks,
+        Err(_) => vec![serde_json::from_slice::<PlacementTask>(body).ok()?],
+    };
+    tasks
+        .into_iter()
+        .map(PlacementTask::into_placement)
+        .collect()
+}
+
 /// Hands received messages to the consumer loop; a full hand-off asks the broker to
 /// deliver again later.
 struct HandOff {
@@ -132,15 +150,16 @@ impl MessageListenerConcurrently for HandOff {
     ) -> rocketmq_client_rust::ClientResult<ConsumeConcurrentlyStatus> {
         for msg in msgs {
             let Some(body) = msg.body() else { continue };
-            let placement = serde_json::from_slice::<PlacementTask>(&body)
-                .ok()
-                .and_then(PlacementTask::into_placement);
-            let Some(placement) = placement else {
-                tracing::warn!("dropping a message that is not a placement");
+            let Some(placements) = placements_of(&body) else {
+                tracing::warn!("dropping a message that holds no placement");
                 continue;
             };
-            if self.sender.try_send(placement).is_err() {
-                return Ok(ConsumeConcurrentlyStatus::ReconsumeLater);
+            for placement in placements {
+                // Handed over in part: the message comes again, and the consumer finds
+                // the placements it already resolved resolved.
+                if self.sender.try_send(placement).is_err() {
+                    return Ok(ConsumeConcurrentlyStatus::ReconsumeLater);
+                }
             }
         }
         Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
@@ -150,7 +169,8 @@ impl MessageListenerConcurrently for HandOff {
 /// The placement queue on RocketMQ.
 pub struct RocketMqTaskQueue {
     topic: String,
-    producer: DefaultMQProducer,
+    /// Sends what is waiting as one message.
+    sender: Batcher<PlacementTask, (), GatewayError>,
     consumer: Mutex<Option<DefaultMQPushConsumer>>,
     receiver: Mutex<mpsc::Receiver<Placement>>,
     client: Arc<ClientRuntime>,
@@ -168,6 +188,56 @@ impl std::fmt::Debug for RocketMqTaskQueue {
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> GatewayError {
     GatewayError::Unavailable(format!("RocketMQ {what}: {e}").into())
+}
+
+impl Stopped for GatewayError {
+    fn stopped(what: &'static str) -> Self {
+        GatewayError::Unavailable(format!("RocketMQ send: {what}").into())
+    }
+}
+
+/// Sends `tasks` as one message (keys = their ids) and answers each with the
+/// broker's acknowledgement.
+async fn send_together(
+    producer: &DefaultMQProducer,
+    topic: &str,
+    tasks: &[PlacementTask],
+) -> Vec<Result<(), GatewayError>> {
+    let sent = async {
+        let body = serde_json::to_vec(tasks)
+            .map_err(|e| GatewayError::Internal(Cause::with_source("placement tasks", e)))?;
+        let message = Message::builder()
+            .topic(topic)
+            .keys(tasks.iter().map(|t| t.id.clone()).collect())
+            .body(body)
+            .build()
+            .map_err(|e| GatewayError::Internal(format!("a placement message: {e}").into()))?;
+        match Box::pin(producer.send(message)).await {
+            Ok(Some(result)) if result.send_status == SendStatus::SendOk => Ok(()),
+            Ok(Some(result)) => Err(unavailable("send", format!("{:?}", result.send_status))),
+            Ok(None) => Err(unavailable("send", "no result")),
+            Err(e) => Err(unavailable("send", e)),
+        }
+    }
+    .await;
+    match sent {
+        Ok(()) => tasks.iter().map(|_| Ok(())).collect(),
+        Err(e) => {
+            let internal = matches!(e, GatewayError::Internal(_));
+            let text = Chain(&e).to_string();
+            tasks
+                .iter()
+                .map(|_| {
+                    let cause = text.clone().into();
+                    Err(if internal {
+                        GatewayError::Internal(cause)
+                    } else {
+                        GatewayError::Unavailable(cause)
+                    })
+                })
+                .collect()
+        }
+    }
 }
 
 impl RocketMqTaskQueue {
@@ -229,9 +299,16 @@ impl RocketMqTaskQueue {
         } else {
             None
         };
+        let sender = {
+            let topic = settings.topic.clone();
+            Batcher::spawn("placement_tasks", move |tasks: Vec<PlacementTask>| {
+                let (producer, topic) = (producer.clone(), topic.clone());
+                async move { send_together(&producer, &topic, &tasks).await }
+            })
+        };
         Ok(Self {
             topic: settings.topic.clone(),
-            producer,
+            sender,
             consumer: Mutex::new(consumer),
             receiver: Mutex::new(receiver),
             client,
@@ -272,23 +349,67 @@ impl RocketMqTaskQueue {
 #[async_trait]
 impl PlacementQueue for RocketMqTaskQueue {
     async fn publish(&self, task: &Placement) -> Result<(), GatewayError> {
-        let body = serde_json::to_vec(&PlacementTask::from(task))
-            .map_err(|e| GatewayError::Internal(Cause::with_source("a placement task", e)))?;
-        let message = Message::builder()
-            .topic(self.topic.as_str())
-            .key(task.id.as_str())
-            .body(body)
-            .build()
-            .map_err(|e| GatewayError::Internal(format!("a placement message: {e}").into()))?;
-        match Box::pin(self.producer.send(message)).await {
-            Ok(Some(result)) if result.send_status == SendStatus::SendOk => Ok(()),
-            Ok(Some(result)) => Err(unavailable("send", format!("{:?}", result.send_status))),
-            Ok(None) => Err(unavailable("send", "no result")),
-            Err(e) => Err(unavailable("send", e)),
-        }
+        self.sender.submit(PlacementTask::from(task)).await
     }
 
     async fn next_batch(&self, max: usize, wait: Duration) -> Vec<Placement> {
         crate::embedded::take_batch(&mut *self.receiver.lock().await, max, wait).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use flash_sale_domain::order::OrderRequest;
+    use flash_sale_domain::placement::NewPlacement;
+
+    use super::*;
+
+    fn placement(user: &str) -> Placement {
+        Placement::queue(NewPlacement {
+            id: PlacementId::generate(),
+            user_id: UserId::parse(user).expect("user"),
+            event_id: EventId(1),
+            request: OrderRequest {
+                product_id: ProductId(2),
+                quantity: 2,
+            },
+            allocation: Allocation::parse("3:1,5:1").expect("parts"),
+            unit_price: 100,
+            idempotency_key: Some(IdempotencyKey::parse("k-1").expect("key")),
+            now: Utc::now(),
+        })
+        .expect("a placement")
+    }
+
+    #[test]
+    fn a_message_carries_every_placement_sent_together() {
+        let sent = [placement("a"), placement("b")];
+        let tasks: Vec<PlacementTask> = sent.iter().map(PlacementTask::from).collect();
+        let body = serde_json::to_vec(&tasks).expect("body");
+        let got = placements_of(&body).expect("placements");
+        assert_eq!(got.len(), 2);
+        for (got, sent) in got.iter().zip(&sent) {
+            assert_eq!(got.id, sent.id);
+            assert_eq!(got.user_id, sent.user_id);
+            assert_eq!(got.allocation, sent.allocation);
+            assert_eq!(got.idempotency_key, sent.idempotency_key);
+            assert_eq!(got.request_fingerprint, sent.request_fingerprint);
+        }
+    }
+
+    #[test]
+    fn a_message_of_one_placement_as_sent_before_batching_is_still_read() {
+        let sent = placement("a");
+        let body = serde_json::to_vec(&PlacementTask::from(&sent)).expect("body");
+        let got = placements_of(&body).expect("placements");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].id, sent.id);
+    }
+
+    #[test]
+    fn a_body_that_is_no_placement_is_refused() {
+        assert!(placements_of(b"{\"hello\":1}").is_none());
+        assert!(placements_of(b"[{\"id\":\"x\"}]").is_none());
+        assert!(placements_of(b"not json").is_none());
     }
 }

@@ -185,3 +185,56 @@ async fn under_load_one_commit_carries_many_orders() {
     assert_eq!(snapshot.orders.len(), 400);
     snapshot.assert_invariants(1);
 }
+
+/// 400 buyers of an async sale on RocketMQ at once: every placement is accepted after
+/// the broker acknowledged it, in far fewer broker messages than placements, and every
+/// one becomes its order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB, Redis and RocketMQ (scripts/rocketmq.sh start); run scripts/test-all.sh"]
+async fn under_load_one_broker_message_carries_many_placements() {
+    let stores = NodeStores::create(Backend::MariaDbRedisRocketmq).await;
+    let node = stores.start().await;
+    let admin = stores.admin(&node);
+    let (_, p) = sale(&admin, Some(StrategyDto::Async), 1_000, 1, None).await;
+    let cmd = OrderPlaceCmd {
+        product_id: p.id,
+        quantity: 1,
+    };
+    let buyers: Vec<_> = (0..400)
+        .map(|i| stores.buyer(&node, &format!("mq-{i}")))
+        .collect();
+    let answers = futures::future::join_all(buyers.iter().map(|b| b.place_order(&cmd, None))).await;
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+
+    let metrics = admin.metrics().await.expect("metrics");
+    let tasks = series(
+        &metrics,
+        "flash_sale_group_commit_size_sum{writes=\"placement_tasks\"}",
+    )
+    .expect("the size of a broker send is exported");
+    let messages = series(
+        &metrics,
+        "flash_sale_group_commit_size_count{writes=\"placement_tasks\"}",
+    )
+    .expect("the number of broker sends is exported");
+    eprintln!("{tasks} placements in {messages} messages");
+    assert!(
+        (tasks - 400.0).abs() < f64::EPSILON,
+        "{tasks} placements sent"
+    );
+    assert!(messages < 200.0, "{messages} messages for 400 placements");
+    let started = std::time::Instant::now();
+    let snapshot = loop {
+        let snapshot = stores.db.snapshot(p.id).await;
+        if snapshot.orders.len() == 400 {
+            break snapshot;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_mins(1),
+            "{} of 400 placements became orders within 60 s",
+            snapshot.orders.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    snapshot.assert_invariants(1);
+}
