@@ -238,3 +238,62 @@ async fn under_load_one_broker_message_carries_many_placements() {
     };
     snapshot.assert_invariants(1);
 }
+
+/// Group commits of every size from 1 to 120 on one MariaDB connection: each size is a
+/// statement shape of its own (four of them per batch), and the connection keeps them
+/// all prepared. When sqlx's cache of 100 churned, every eviction sent
+/// `COM_STMT_CLOSE` right before the next statement, which Nagle's algorithm then
+/// held until the server's delayed ACK — about 40 ms, several times per batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB and Redis; run scripts/test-all.sh"]
+async fn group_commits_of_every_size_never_evict_a_prepared_statement() {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    let t = TestApp::spawn(Backend::MariaDbRedis).await;
+    let (event, p) = sale(&t.admin, Some(StrategyDto::Sync), 10_000, 1, None).await;
+    let db = Database::connect(
+        &t.db.url,
+        &PoolSettings {
+            max_connections: 1,
+            ..PoolSettings::default()
+        },
+    )
+    .await
+    .expect("database");
+    let closes = || async {
+        let row = db
+            .connection()
+            .query_one_raw(Statement::from_string(
+                db.backend(),
+                "SHOW SESSION STATUS LIKE 'Com_stmt_close'",
+            ))
+            .await
+            .expect("session status")
+            .expect("a row");
+        row.try_get_by_index::<String>(1)
+            .expect("a count")
+            .parse::<u64>()
+            .expect("a number")
+    };
+    let before = closes().await;
+    let orders = SeaOrmOrderGateway::new(db.clone());
+    let limit = PerUserLimit::new(1).expect("limit");
+    let mut placed = 0;
+    for size in 1..=120 {
+        let batch: Vec<Order> = (0..size)
+            .map(|i| order(event.id, p.id, &format!("shape-{size}-{i}")))
+            .collect();
+        let answers = futures::future::join_all(batch.iter().map(|o| orders.place(o, limit))).await;
+        assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+        placed += size;
+    }
+    assert_eq!(
+        closes().await,
+        before,
+        "no prepared statement was evicted (and closed) over {placed} orders"
+    );
+    let snapshot = t.snapshot(p.id).await;
+    assert_eq!(snapshot.orders.len(), placed);
+    snapshot.assert_invariants(1);
+    t.stop().await;
+}
