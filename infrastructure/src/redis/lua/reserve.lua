@@ -4,26 +4,33 @@
 -- bucket (in the buyer's probe order) that holds them all, else from several; a
 -- token already reserved answers its earlier reservation (a retried call).
 --
+-- A product of several buckets is first asked with the buyer's home bucket alone
+-- (one key, one read: the common case while stock lasts); only when that bucket
+-- holds too few does the caller ask again with every bucket.
+--
 -- KEYS[1]  {P:pID}:meta   hash: buckets, susp (suspended until, ms), owner
 -- KEYS[2]  {P:pID}:quota  hash: user -> units held
 -- KEYS[3]  {P:pID}:res    hash: token -> "kind|qty|b:u,b:u|ts_ms|user" (holds)
--- KEYS[4..] {P:pID:bN}    hash: avail, inflight — every bucket, in probe order
+-- KEYS[4..] {P:pID:bN}    hash: avail, inflight — every bucket in probe order, or
+--                         the home bucket alone
 -- ARGV[1] user  ARGV[2] quantity  ARGV[3] limit  ARGV[4] token  ARGV[5] kind (o|p)
--- ARGV[6..] the bucket numbers of KEYS[4..]
+-- ARGV[6] the number of buckets the caller believes the product has
+-- ARGV[7..] the bucket numbers of KEYS[4..]
 --
 -- Returns {0, left, b1, u1, b2, u2, ...} reserved (left = -1 when not computed)
 --         {1}        not loaded (or a bucket key is missing: rebuild)
 --         {2}        suspended
 --         {3, used}  the limit would be passed
 --         {4, left}  fewer than quantity units in all buckets together
---         {5, n}     the product has n buckets now, not #KEYS-3: ask again
+--         {5, n}     the product has n buckets now, not ARGV[6]: ask again
+--         {6}        the home bucket alone holds too few: ask with every bucket
 local meta, quota, res = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('EXISTS', meta) == 0 then return {1} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if tonumber(redis.call('HGET', meta, 'susp') or '0') > now then return {2} end
 local n = tonumber(redis.call('HGET', meta, 'buckets'))
-if n ~= #KEYS - 3 then return {5, n} end
+if n ~= tonumber(ARGV[6]) then return {5, n} end
 local function parts_of(text)
   local out = {}
   for b, u in string.gmatch(text, '(%d+):(%d+)') do
@@ -42,6 +49,20 @@ end
 local q = tonumber(ARGV[2])
 local used = tonumber(redis.call('HGET', quota, ARGV[1]) or '0')
 if used + q > tonumber(ARGV[3]) then return {3, used} end
+if #KEYS - 3 < n then
+  local a = redis.call('HGET', KEYS[4], 'avail')
+  if not a then
+    redis.call('DEL', meta)
+    return {1}
+  end
+  if tonumber(a) < q then return {6} end
+  redis.call('HINCRBY', KEYS[4], 'avail', -q)
+  redis.call('HINCRBY', KEYS[4], 'inflight', q)
+  redis.call('HINCRBY', quota, ARGV[1], q)
+  redis.call('HSET', res, ARGV[4],
+    ARGV[5] .. '|' .. q .. '|' .. ARGV[7] .. ':' .. q .. '|' .. now .. '|' .. ARGV[1])
+  return {0, -1, tonumber(ARGV[7]), q}
+end
 local avail = {}
 local total = 0
 for i = 4, #KEYS do
@@ -77,7 +98,7 @@ local text = {}
 for _, p in ipairs(taken) do
   redis.call('HINCRBY', KEYS[p[1]], 'avail', -p[2])
   redis.call('HINCRBY', KEYS[p[1]], 'inflight', p[2])
-  local bucket = ARGV[p[1] + 2]
+  local bucket = ARGV[p[1] + 3]
   text[#text + 1] = bucket .. ':' .. p[2]
   out[#out + 1] = tonumber(bucket)
   out[#out + 1] = p[2]

@@ -8,18 +8,55 @@ use flash_sale_domain::stock::{BucketDelta, probe_order};
 
 use super::{FINISH_RETURN, RESERVE, RedisStockLedger, SETTLE, TAKE, allocation_of, unexpected};
 
+/// What the reservation script answered (`Err(n)`: the product has `n` buckets now).
+fn reservation_of(answer: &[i64]) -> Result<Result<Reservation, u32>, GatewayError> {
+    Ok(match answer {
+        [0, left, parts @ ..] => Ok(Reservation::Reserved {
+            allocation: allocation_of(parts)
+                .ok_or_else(|| GatewayError::Internal("reserve: no parts".into()))?,
+            left: *left,
+        }),
+        [1] => Ok(Reservation::NotLoaded),
+        [2] => Ok(Reservation::Suspended),
+        [3, used] => Ok(Reservation::LimitExceeded {
+            used: u32::try_from(*used).unwrap_or(u32::MAX),
+        }),
+        [4, left] => Ok(Reservation::SoldOut { left: *left }),
+        [5, n] => Err(u32::try_from(*n).unwrap_or(1)),
+        other => return Err(unexpected("reserve", other.first().copied().unwrap_or(-99))),
+    })
+}
+
 impl RedisStockLedger {
-    /// `Err(n)` when the product has `n` buckets now.
+    /// `Err(n)` when the product has `n` buckets now. A product of several buckets is
+    /// asked with the buyer's home bucket first, and with every bucket (in the
+    /// buyer's probe order) only when that one holds too few.
     pub(super) async fn reserve_single(
         &self,
         request: &ReserveRequest<'_>,
         count: u32,
     ) -> Result<Result<Reservation, u32>, GatewayError> {
-        let keys = self.keys(request.product_id);
         let order: Vec<u32> = probe_order(request.user_id, count).collect();
+        if count > 1 {
+            let home = self.reserve_in(request, count, &order[..1]).await?;
+            if home != [6] {
+                return reservation_of(&home);
+            }
+        }
+        reservation_of(&self.reserve_in(request, count, &order).await?)
+    }
+
+    /// One call of the reservation script over `buckets`.
+    async fn reserve_in(
+        &self,
+        request: &ReserveRequest<'_>,
+        count: u32,
+        buckets: &[u32],
+    ) -> Result<Vec<i64>, GatewayError> {
+        let keys = self.keys(request.product_id);
         let mut invocation = RESERVE.prepare_invoke();
         invocation.key(&keys.meta).key(&keys.quota).key(&keys.res);
-        for &b in &order {
+        for &b in buckets {
             invocation.key(keys.bucket(b));
         }
         invocation
@@ -27,30 +64,15 @@ impl RedisStockLedger {
             .arg(request.quantity)
             .arg(request.limit)
             .arg(request.token)
-            .arg(request.kind.letter());
-        for &b in &order {
+            .arg(request.kind.letter())
+            .arg(count);
+        for &b in buckets {
             invocation.arg(b);
         }
         let mut conn = self.redis.conn();
-        let answer: Vec<i64> = self
-            .redis
+        self.redis
             .run("reserve", invocation.invoke_async(&mut conn))
-            .await?;
-        Ok(match answer.as_slice() {
-            [0, left, parts @ ..] => Ok(Reservation::Reserved {
-                allocation: allocation_of(parts)
-                    .ok_or_else(|| GatewayError::Internal("reserve: no parts".into()))?,
-                left: *left,
-            }),
-            [1] => Ok(Reservation::NotLoaded),
-            [2] => Ok(Reservation::Suspended),
-            [3, used] => Ok(Reservation::LimitExceeded {
-                used: u32::try_from(*used).unwrap_or(u32::MAX),
-            }),
-            [4, left] => Ok(Reservation::SoldOut { left: *left }),
-            [5, n] => Err(u32::try_from(*n).unwrap_or(1)),
-            other => return Err(unexpected("reserve", other.first().copied().unwrap_or(-99))),
-        })
+            .await
     }
 
     /// Settles with the buckets of `belief`, then once more with the record's own when
