@@ -116,8 +116,9 @@ impl PoolSettings {
 /// churned, and on MySQL every eviction sends `COM_STMT_CLOSE` (which has no reply)
 /// right before the next statement: Nagle's algorithm then holds that statement until
 /// the server's delayed ACK, about 40 ms, several times per batch. 512 per
-/// connection holds the shapes of every write path and stays far below MariaDB's
-/// `max_prepared_stmt_count` (16,382 per server) at the default pool size.
+/// connection holds the shapes of every write path; at the default pool size (16) an
+/// instance keeps at most half of MariaDB's `max_prepared_stmt_count` (16,382 per
+/// server).
 const STATEMENT_CACHE: usize = 512;
 
 /// A connection pool plus, on SQLite, the write gate.
