@@ -11,7 +11,7 @@ use flash_sale_domain::order::{NewOrder, Order, OrderError, OrderId, OrderReques
 use flash_sale_domain::product::{PerUserLimit, ProductId};
 use flash_sale_domain::{DomainError, Strategy};
 use flash_sale_infrastructure::db::{Database, PoolSettings, SeaOrmOrderGateway};
-use flash_sale_tests::node::NodeStores;
+use flash_sale_tests::node::{Node, NodeStores};
 use flash_sale_tests::{Backend, TestApp, sale};
 
 crate::on_every_backend!(
@@ -145,15 +145,25 @@ fn series(metrics: &str, name: &str) -> Option<f64> {
         .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
 }
 
-/// 400 buyers order at once from the real binary: every order is committed, in far
-/// fewer commits than orders.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "spawns the flash-sale binary; run scripts/test-all.sh"]
-async fn under_load_one_commit_carries_many_orders() {
-    let stores = NodeStores::create(Backend::Sqlite).await;
+/// A node that took 400 orders at once, still running.
+struct Loaded {
+    stores: NodeStores,
+    _node: Node,
+    product: i64,
+    /// Writes of the batcher named in the call that went out.
+    items: f64,
+    /// The batches that carried them.
+    batches: f64,
+}
+
+/// 400 buyers of a new `strategy` sale order at once from the real binary on
+/// `backend`, and every answer is a success; how the `writes` batcher carried them
+/// (`flash_sale_group_commit_size{writes}`).
+async fn four_hundred_at_once(backend: Backend, strategy: StrategyDto, writes: &str) -> Loaded {
+    let stores = NodeStores::create(backend).await;
     let node = stores.start().await;
     let admin = stores.admin(&node);
-    let (_, p) = sale(&admin, Some(StrategyDto::Sync), 1_000, 1, None).await;
+    let (_, p) = sale(&admin, Some(strategy), 1_000, 1, None).await;
     let cmd = OrderPlaceCmd {
         product_id: p.id,
         quantity: 1,
@@ -165,23 +175,44 @@ async fn under_load_one_commit_carries_many_orders() {
     assert!(answers.iter().all(Result::is_ok), "{answers:?}");
 
     let metrics = admin.metrics().await.expect("metrics");
-    let orders = series(
+    let items = series(
         &metrics,
-        "flash_sale_group_commit_size_sum{writes=\"orders\"}",
+        &format!("flash_sale_group_commit_size_sum{{writes=\"{writes}\"}}"),
     )
-    .expect("the group commit size is exported");
-    let commits = series(
+    .expect("the batch size is exported");
+    let batches = series(
         &metrics,
-        "flash_sale_group_commit_size_count{writes=\"orders\"}",
+        &format!("flash_sale_group_commit_size_count{{writes=\"{writes}\"}}"),
     )
-    .expect("the number of group commits is exported");
+    .expect("the number of batches is exported");
+    Loaded {
+        stores,
+        _node: node,
+        product: p.id,
+        items,
+        batches,
+    }
+}
+
+/// 400 buyers order at once from the real binary: every order is committed, in far
+/// fewer commits than orders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "spawns the flash-sale binary; run scripts/test-all.sh"]
+async fn under_load_one_commit_carries_many_orders() {
+    let Loaded {
+        stores,
+        _node,
+        product,
+        items: orders,
+        batches: commits,
+    } = four_hundred_at_once(Backend::Sqlite, StrategyDto::Sync, "orders").await;
     eprintln!("{orders} orders in {commits} commits");
     assert!(
         (orders - 400.0).abs() < f64::EPSILON,
         "{orders} orders written"
     );
     assert!(commits < 200.0, "{commits} commits for 400 orders");
-    let snapshot = stores.db.snapshot(p.id).await;
+    let snapshot = stores.db.snapshot(product).await;
     assert_eq!(snapshot.orders.len(), 400);
     snapshot.assert_invariants(1);
 }
@@ -192,31 +223,18 @@ async fn under_load_one_commit_carries_many_orders() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs MariaDB, Redis and RocketMQ (scripts/rocketmq.sh start); run scripts/test-all.sh"]
 async fn under_load_one_broker_message_carries_many_placements() {
-    let stores = NodeStores::create(Backend::MariaDbRedisRocketmq).await;
-    let node = stores.start().await;
-    let admin = stores.admin(&node);
-    let (_, p) = sale(&admin, Some(StrategyDto::Async), 1_000, 1, None).await;
-    let cmd = OrderPlaceCmd {
-        product_id: p.id,
-        quantity: 1,
-    };
-    let buyers: Vec<_> = (0..400)
-        .map(|i| stores.buyer(&node, &format!("mq-{i}")))
-        .collect();
-    let answers = futures::future::join_all(buyers.iter().map(|b| b.place_order(&cmd, None))).await;
-    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
-
-    let metrics = admin.metrics().await.expect("metrics");
-    let tasks = series(
-        &metrics,
-        "flash_sale_group_commit_size_sum{writes=\"placement_tasks\"}",
+    let Loaded {
+        stores,
+        _node,
+        product,
+        items: tasks,
+        batches: messages,
+    } = four_hundred_at_once(
+        Backend::MariaDbRedisRocketmq,
+        StrategyDto::Async,
+        "placement_tasks",
     )
-    .expect("the size of a broker send is exported");
-    let messages = series(
-        &metrics,
-        "flash_sale_group_commit_size_count{writes=\"placement_tasks\"}",
-    )
-    .expect("the number of broker sends is exported");
+    .await;
     eprintln!("{tasks} placements in {messages} messages");
     assert!(
         (tasks - 400.0).abs() < f64::EPSILON,
@@ -225,7 +243,7 @@ async fn under_load_one_broker_message_carries_many_placements() {
     assert!(messages < 200.0, "{messages} messages for 400 placements");
     let started = std::time::Instant::now();
     let snapshot = loop {
-        let snapshot = stores.db.snapshot(p.id).await;
+        let snapshot = stores.db.snapshot(product).await;
         if snapshot.orders.len() == 400 {
             break snapshot;
         }

@@ -49,20 +49,6 @@ end
 local q = tonumber(ARGV[2])
 local used = tonumber(redis.call('HGET', quota, ARGV[1]) or '0')
 if used + q > tonumber(ARGV[3]) then return {3, used} end
-if #KEYS - 3 < n then
-  local a = redis.call('HGET', KEYS[4], 'avail')
-  if not a then
-    redis.call('DEL', meta)
-    return {1}
-  end
-  if tonumber(a) < q then return {6} end
-  redis.call('HINCRBY', KEYS[4], 'avail', -q)
-  redis.call('HINCRBY', KEYS[4], 'inflight', q)
-  redis.call('HINCRBY', quota, ARGV[1], q)
-  redis.call('HSET', res, ARGV[4],
-    ARGV[5] .. '|' .. q .. '|' .. ARGV[7] .. ':' .. q .. '|' .. now .. '|' .. ARGV[1])
-  return {0, -1, tonumber(ARGV[7]), q}
-end
 local avail = {}
 local total = 0
 for i = 4, #KEYS do
@@ -74,7 +60,12 @@ for i = 4, #KEYS do
   avail[i] = tonumber(a)
   total = total + avail[i]
 end
-if total < q then return {4, total} end
+-- Asked with the home bucket alone: too few there says nothing about the others.
+local every = #KEYS - 3 == n
+if total < q then
+  if not every then return {6} end
+  return {4, total}
+end
 local taken = {}
 for i = 4, #KEYS do
   if avail[i] >= q then
@@ -93,7 +84,7 @@ if #taken == 0 then
     end
   end
 end
-local out = {0, total - q}
+local out = {0, every and total - q or -1}
 local text = {}
 for _, p in ipairs(taken) do
   redis.call('HINCRBY', KEYS[p[1]], 'avail', -p[2])

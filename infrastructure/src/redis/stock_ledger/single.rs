@@ -4,7 +4,7 @@ use flash_sale_domain::UserId;
 use flash_sale_domain::allocation::Allocation;
 use flash_sale_domain::gateway::{GatewayError, Reservation, ReserveRequest};
 use flash_sale_domain::product::ProductId;
-use flash_sale_domain::stock::{BucketDelta, probe_order};
+use flash_sale_domain::stock::{BucketDelta, home_bucket, probe_order};
 
 use super::{FINISH_RETURN, RESERVE, RedisStockLedger, SETTLE, TAKE, allocation_of, unexpected};
 
@@ -36,13 +36,14 @@ impl RedisStockLedger {
         request: &ReserveRequest<'_>,
         count: u32,
     ) -> Result<Result<Reservation, u32>, GatewayError> {
-        let order: Vec<u32> = probe_order(request.user_id, count).collect();
         if count > 1 {
-            let home = self.reserve_in(request, count, &order[..1]).await?;
-            if home != [6] {
-                return reservation_of(&home);
+            let home = [home_bucket(request.user_id, count)];
+            let answer = self.reserve_in(request, count, &home).await?;
+            if answer != [6] {
+                return reservation_of(&answer);
             }
         }
+        let order: Vec<u32> = probe_order(request.user_id, count).collect();
         reservation_of(&self.reserve_in(request, count, &order).await?)
     }
 
