@@ -15,6 +15,7 @@ use sea_orm::{
 };
 
 use super::entity::{order, stock_bucket};
+use super::placement_write::look_up_by_key;
 use super::product_gateway::bucket_to_domain;
 use super::{Database, db_error};
 
@@ -38,6 +39,8 @@ pub(super) async fn stock_snapshot(
         .await
         .map_err(db_error)?;
     let result = async {
+        // Orders are found by id however young the table (as the consumer finds them).
+        look_up_by_key(&tx, db.backend()).await?;
         let buckets: Vec<StockBucket> = stock_bucket::Entity::find()
             .filter(stock_bucket::Column::ProductId.eq(id.0))
             .order_by_asc(stock_bucket::Column::BucketNo)
