@@ -1,11 +1,17 @@
 //! [`ApiError`]: every failure as an HTTP status plus the error envelope.
 
+use std::sync::OnceLock;
+
+use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flash_sale_app::AppError;
 use flash_sale_app::error::Chain;
 use flash_sale_app::error::{ErrorKind, error_code};
 use flash_sale_client::{ErrorBody, ErrorCode, FieldErrorDto};
+
+/// The content type of a body serialised ahead of the request.
+pub(crate) const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// An error answer.
 #[derive(Debug, Clone)]
@@ -100,9 +106,28 @@ impl From<AppError> for ApiError {
     }
 }
 
+/// The sold-out envelope, serialised once: a sold-out storm answers it thousands of
+/// times a second, always the same bytes (kept from the first one answered).
+static SOLD_OUT: OnceLock<(ErrorBody, Bytes)> = OnceLock::new();
+
+/// The pre-built answer when `body` is the sold-out envelope.
+fn prebuilt(body: &ErrorBody) -> Option<Bytes> {
+    if body.code != ErrorCode::SoldOut {
+        return None;
+    }
+    let (known, bytes) = SOLD_OUT.get_or_init(|| {
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        (body.clone(), Bytes::from(bytes))
+    });
+    (known == body && !bytes.is_empty()).then(|| bytes.clone())
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.body)).into_response();
+        let mut response = match prebuilt(&self.body) {
+            Some(bytes) => (self.status, [(header::CONTENT_TYPE, JSON)], bytes).into_response(),
+            None => (self.status, axum::Json(self.body)).into_response(),
+        };
         if let Some(seconds) = self.retry_after
             && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
         {
@@ -137,4 +162,37 @@ pub fn envelope_for_status(status: StatusCode) -> ApiError {
         error.status = StatusCode::METHOD_NOT_ALLOWED;
     }
     error
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::to_bytes;
+
+    use super::*;
+
+    async fn answer(error: ApiError) -> (StatusCode, Option<HeaderValue>, Bytes) {
+        let response = error.into_response();
+        let status = response.status();
+        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+        let body = to_bytes(response.into_body(), 1 << 16).await.expect("body");
+        (status, content_type, body)
+    }
+
+    #[tokio::test]
+    async fn the_prebuilt_sold_out_answer_is_the_envelope_it_stands_for() {
+        let sold_out = || ApiError::new(ErrorCode::SoldOut, "not enough stock left");
+        let expected = serde_json::to_vec(sold_out().body()).expect("serialises");
+        for _ in 0..2 {
+            let (status, content_type, body) = answer(sold_out()).await;
+            assert_eq!(status, StatusCode::CONFLICT);
+            assert_eq!(content_type, Some(JSON));
+            assert_eq!(body, expected);
+        }
+        // Another sold-out message is its own envelope, not the kept one.
+        let other = ApiError::new(ErrorCode::SoldOut, "gone");
+        let (status, _, body) = answer(other.clone()).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        let body: ErrorBody = serde_json::from_slice(&body).expect("an envelope");
+        assert_eq!(&body, other.body());
+    }
 }

@@ -1,19 +1,16 @@
 //! `/events…`, `/products/{id}`: what buyers browse.
 
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use flash_sale_client::{EventDetailDto, EventDto, PageDto, PageQry, ProductDto};
 
 use crate::auth::Authenticated;
-use crate::error::ApiError;
+use crate::error::{ApiError, JSON};
 use crate::extract::{IdPath, ValidatedQuery};
 use crate::state::AppState;
-
-/// The content type of a body serialised ahead of the request.
-const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
