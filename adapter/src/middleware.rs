@@ -2,11 +2,13 @@
 //! answer the framework or a layer produced (405, 413, a panic, …) into the error
 //! envelope; and detaching writes from the client's connection.
 
+use std::collections::HashSet;
+use std::sync::{LazyLock, PoisonError, RwLock};
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use flash_sale_app::error::Chain;
@@ -16,23 +18,69 @@ use tokio_util::task::TaskTracker;
 use crate::error::envelope_for_status;
 use crate::metrics::HTTP_DURATION;
 
-/// Records `flash_sale_http_request_duration_seconds{method,route,status}`.
+/// Records `flash_sale_http_request_duration_seconds{method,route,status}`. Every
+/// label comes from a closed set, so no client can add series: the standard methods
+/// (anything else is `other`), the router's own route patterns (`unmatched` when none
+/// matched) and the status codes; none is allocated per request.
 pub async fn track_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        .map_or("unmatched", |p| route_label(p.as_str()));
     let response = next.run(request).await;
     metrics::histogram!(
         HTTP_DURATION,
         "method" => method,
         "route" => route,
-        "status" => response.status().as_u16().to_string(),
+        "status" => status_label(response.status()),
     )
     .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// A standard method's name, or `other`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// A matched route pattern, kept once for the life of the process (the router's
+/// routes are a fixed set, so this holds one string per route).
+fn route_label(pattern: &str) -> &'static str {
+    static ROUTES: LazyLock<RwLock<HashSet<&'static str>>> = LazyLock::new(Default::default);
+    if let Some(known) = ROUTES
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(pattern)
+    {
+        return known;
+    }
+    let mut routes = ROUTES.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = routes.get(pattern) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(pattern.to_owned().into_boxed_str());
+    routes.insert(leaked);
+    leaked
+}
+
+/// A status code as text (every status is three digits, so at most 900 values).
+fn status_label(status: StatusCode) -> &'static str {
+    static CODES: LazyLock<Vec<String>> =
+        LazyLock::new(|| (0..1000).map(|code| format!("{code:03}")).collect());
+    CODES[usize::from(status.as_u16()).min(999)].as_str()
 }
 
 /// Gives every error answer without a JSON body the error envelope, keeping its
@@ -44,7 +92,7 @@ pub async fn track_metrics(request: Request, next: Next) -> Response {
 pub async fn envelope_guard(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let status = response.status();
-    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
         response.headers_mut().insert(
             header::CONNECTION,
             axum::http::HeaderValue::from_static("close"),
@@ -123,7 +171,7 @@ pub async fn run_writes_to_completion(
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %Chain(&e), "request task failed");
-            envelope_for_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR).into_response()
+            envelope_for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
         }
     }
 }

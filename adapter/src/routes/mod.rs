@@ -22,6 +22,30 @@ use crate::{BODY_LIMIT, middleware};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Whether a client's request id may be kept: 1 to 64 of `[A-Za-z0-9._-]`.
+fn fit_request_id(id: &[u8]) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Drops the client's `X-Request-Id` unless there is one and it is fit, so that the
+/// next layer makes a fresh one: the id is written into every log line of the request
+/// and sent back, and must not be able to forge fields there.
+async fn drop_unfit_request_id(mut request: Request) -> Request {
+    let mut ids = request.headers().get_all(REQUEST_ID).iter();
+    let keep = match (ids.next(), ids.next()) {
+        (None, _) => true,
+        (Some(id), None) => fit_request_id(id.as_bytes()),
+        (Some(_), Some(_)) => false,
+    };
+    if !keep {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
+}
+
 /// The whole HTTP API: `/api/v1/…` plus the operations routes, every layer applied.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
@@ -49,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::track_metrics))
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::map_request(drop_unfit_request_id))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -72,4 +97,26 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_request_id;
+
+    #[test]
+    fn only_short_plain_request_ids_are_kept() {
+        for fit in ["a", "abc-123_X.y", &"7".repeat(64)] {
+            assert!(fit_request_id(fit.as_bytes()), "{fit}");
+        }
+        for unfit in [
+            "",
+            &"7".repeat(65),
+            "AAAA status=200 http.path=/api/v1/admin/events",
+            "a\"b",
+            "id\nnext",
+            "é",
+        ] {
+            assert!(!fit_request_id(unfit.as_bytes()), "{unfit}");
+        }
+    }
 }

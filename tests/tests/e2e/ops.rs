@@ -6,6 +6,8 @@ crate::on_every_backend!(
     health_readiness_and_metrics_answer_without_auth,
     the_openapi_document_lists_every_route,
     api_requests_over_the_per_address_rate_are_refused_but_operations_are_not,
+    metric_labels_come_from_a_closed_set_whatever_clients_send,
+    a_client_request_id_is_kept_only_when_short_and_plain,
 );
 
 async fn health_readiness_and_metrics_answer_without_auth(backend: Backend) {
@@ -127,6 +129,100 @@ async fn api_requests_over_the_per_address_rate_are_refused_but_operations_are_n
         assert!(
             t.anon.healthz().await.expect("healthz"),
             "operations routes are not limited"
+        );
+    }
+    t.stop().await;
+}
+
+/// The value of `key` in a Prometheus sample line's labels.
+fn label<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!("{key}=\""))? + key.len() + 2;
+    let len = line[start..].find('"')?;
+    Some(&line[start..start + len])
+}
+
+/// `/metrics` needs no token, so its labels must not grow with what clients invent:
+/// invented methods used to become labels (20 requests added 340 series, and a
+/// 3,000-character method was stored as one).
+async fn metric_labels_come_from_a_closed_set_whatever_clients_send(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let long = "LONGMETHOD".repeat(300);
+    for method in ["INVENTEDVERB", "PURGEALLX", long.as_str()] {
+        for path in ["/healthz", "/api/v1/events", "/no/such/route/q7z9"] {
+            let _ = t.anon.raw(method, path, &[], None).await;
+        }
+    }
+    let _ = t.anon.raw("GET", "/no/such/route/q7z9", &[], None).await;
+    let text = t.anon.metrics().await.expect("metrics");
+    let methods = [
+        "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE", "other",
+    ];
+    let samples: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("flash_sale_http_request_duration_seconds"))
+        .collect();
+    assert!(!samples.is_empty(), "no request metrics in\n{text}");
+    for line in samples {
+        let method = label(line, "method").expect("a method label");
+        assert!(
+            methods.contains(&method),
+            "method {method:.40} in {line:.200}"
+        );
+        let route = label(line, "route").expect("a route label");
+        assert!(
+            route == "unmatched" || (route.starts_with('/') && !route.contains("q7z9")),
+            "route {route:.40} in {line:.200}"
+        );
+        let status = label(line, "status").expect("a status label");
+        assert!(
+            status.len() == 3 && status.bytes().all(|b| b.is_ascii_digit()),
+            "status {status:.40}"
+        );
+    }
+    assert!(
+        text.contains("method=\"other\""),
+        "invented methods count as other"
+    );
+    assert!(
+        text.contains("route=\"unmatched\""),
+        "unknown routes count as unmatched"
+    );
+    t.stop().await;
+}
+
+/// The request id goes into every log line of its request and back to the client:
+/// one that could forge log fields (`AAAA status=200 http.path=…`) or is longer than
+/// 64 characters is replaced by a fresh one.
+async fn a_client_request_id_is_kept_only_when_short_and_plain(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let answered = |sent: &'static str| {
+        let anon = t.anon.clone();
+        async move {
+            let response = anon
+                .raw("GET", "/healthz", &[("x-request-id", sent)], None)
+                .await
+                .expect("healthz");
+            assert_eq!(response.status, 200);
+            response
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .expect("a request id")
+                .to_owned()
+        }
+    };
+    assert_eq!(answered("trace-42_a.b").await, "trace-42_a.b");
+    let long: &'static str = "x".repeat(65).leak();
+    for unfit in [
+        "AAAA status=200 http.path=/api/v1/admin/events",
+        long,
+        "a,b",
+    ] {
+        let id = answered(unfit).await;
+        assert_ne!(id, unfit);
+        assert!(
+            uuid::Uuid::parse_str(&id).is_ok(),
+            "{unfit:.20} was answered with {id}, not a fresh id"
         );
     }
     t.stop().await;
