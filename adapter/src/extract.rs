@@ -1,8 +1,9 @@
 //! Extractors whose every rejection is the error envelope.
 //!
 //! - [`ValidatedJson`]: a JSON content type (else 400), a body that parses as JSON
-//!   (else 400), of the right shape (else 422 naming the field), passing the
-//!   `validator` rules (else 422 with every field's problem); at most 64 KiB (else 413).
+//!   with no object naming a key twice (else 400), of the right shape (else 422 naming
+//!   the field), passing the `validator` rules (else 422 with every field's problem);
+//!   at most 64 KiB (else 413).
 //! - [`ValidatedQuery`]: query parameters of the right types and ranges (else 422).
 //! - [`IdPath`]: an id in the path; one that cannot exist is simply not found (404).
 
@@ -11,7 +12,8 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use flash_sale_client::{Checked, ErrorCode, FieldErrorDto};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Error as _, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use validator::{ValidationErrors, ValidationErrorsKind};
 
 use crate::error::ApiError;
@@ -123,6 +125,78 @@ fn collect_details(prefix: &str, errors: &ValidationErrors, out: &mut Vec<FieldE
     }
 }
 
+/// How [`Strict`] says which key came twice.
+const DUPLICATE_KEY: &str = "duplicate key ";
+
+/// A JSON value in which no object names a key twice: with `{"quantity":1,
+/// "quantity":3}` a plain parse keeps the last one, and a proxy or a log that keeps
+/// the first would see another order than the one placed.
+struct Strict(serde_json::Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(A::Error::custom(format!("{DUPLICATE_KEY}`{key:.64}`")));
+            }
+            let Strict(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(object))
+    }
+}
+
 /// Parses and validates a JSON value already known to be well-formed.
 pub fn from_json_value<T: DeserializeOwned + Checked>(
     value: serde_json::Value,
@@ -162,8 +236,19 @@ where
                 ApiError::new(ErrorCode::BadRequest, "the body could not be read")
             }
         })?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|_| ApiError::new(ErrorCode::BadRequest, "the body is not valid JSON"))?;
+        let Strict(value) = serde_json::from_slice(&bytes).map_err(|e| {
+            let message = e.to_string();
+            match message.split_once(DUPLICATE_KEY) {
+                Some((_, rest)) => ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!(
+                        "the body names a key twice: {}",
+                        rest.split(" at line").next().unwrap_or(rest)
+                    ),
+                ),
+                None => ApiError::new(ErrorCode::BadRequest, "the body is not valid JSON"),
+            }
+        })?;
         from_json_value(value).map(Self)
     }
 }
@@ -224,6 +309,27 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_named_twice_is_refused_at_any_depth() {
+        for body in [
+            r#"{"quantity":1,"quantity":3}"#,
+            r#"{"a":{"b":1,"b":1}}"#,
+            r#"[{"x":[{"k":1,"k":2}]}]"#,
+        ] {
+            let error = serde_json::from_slice::<Strict>(body.as_bytes())
+                .err()
+                .unwrap_or_else(|| panic!("{body} was accepted"));
+            assert!(error.to_string().contains(DUPLICATE_KEY), "{error}");
+        }
+        let Strict(value) =
+            serde_json::from_slice(br#"{"a":[1,-2,2.5,"s",null,true,{"b":{}}],"c":{}}"#)
+                .expect("parses");
+        assert_eq!(
+            value,
+            serde_json::json!({"a":[1,-2,2.5,"s",null,true,{"b":{}}],"c":{}})
+        );
+    }
 
     #[test]
     fn serde_errors_name_the_field() {

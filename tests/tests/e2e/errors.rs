@@ -2,13 +2,14 @@
 
 use flash_sale_app::Role;
 use flash_sale_client::{ErrorBody, ErrorCode, FlashSaleClient, RawResponse};
-use flash_sale_tests::{Backend, TestApp, running_event};
+use flash_sale_tests::{Backend, TestApp, online_product, running_event};
 
 crate::on_every_backend!(
     malformed_bodies_and_wrong_content_types_are_bad_requests,
     missing_or_bad_tokens_are_unauthenticated_and_buyers_are_forbidden_admin_routes,
     unknown_ids_routes_and_methods_get_the_envelope,
     bodies_over_64_kib_are_too_large,
+    a_body_that_names_a_key_twice_is_refused_and_orders_nothing,
 );
 
 #[track_caller]
@@ -276,5 +277,40 @@ async fn bodies_over_64_kib_are_too_large(backend: Backend) {
         .await
         .expect("list");
     assert_eq!(listed.total, 0);
+    t.stop().await;
+}
+
+/// `{"quantity":1,"quantity":3}` used to order 3 (the last key won); whoever reads the
+/// body another way (a proxy, an audit log) would see another order than the one
+/// placed. A key named twice, at any depth, is a bad request and changes nothing.
+async fn a_body_that_names_a_key_twice_is_refused_and_orders_nothing(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let (_, product) = online_product(&t.admin, 10, 5).await;
+    let buyer = t.buyer("ann");
+    for body in [
+        format!(
+            r#"{{"product_id":{},"quantity":1,"quantity":3}}"#,
+            product.id
+        ),
+        format!(
+            r#"{{"product_id":{0},"product_id":{0},"quantity":1}}"#,
+            product.id
+        ),
+    ] {
+        let response = buyer
+            .raw(
+                "POST",
+                "/api/v1/orders",
+                &[("content-type", "application/json")],
+                Some(body.into_bytes()),
+            )
+            .await
+            .expect("answer");
+        let error = assert_envelope(&response, 400, ErrorCode::BadRequest);
+        assert!(error.message.contains("twice"), "{}", error.message);
+    }
+    let snapshot = t.snapshot(product.id).await;
+    assert!(snapshot.orders.is_empty(), "{:?}", snapshot.orders);
+    assert_eq!(snapshot.buckets.iter().map(|b| b.2).sum::<i64>(), 10);
     t.stop().await;
 }
