@@ -21,8 +21,12 @@ use crate::state::AppState;
 /// log a warning (never the secret) when they fall back to it.
 pub const DEVELOPMENT_SECRET: &str = "flash-sale-development-secret-do-not-use-in-production";
 
-/// Seconds of clock skew tolerated on `exp`.
+/// Seconds of clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECONDS: u64 = 5;
+
+/// `auth.max_token_lifetime` by default: a token whose `exp` lies further ahead than
+/// this is refused, so that a leaked token cannot stay good for years.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_hours(24);
 
 /// The claims of a flash-sale token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +40,9 @@ pub struct Claims {
     /// Issued at, seconds since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
+    /// Not before, seconds since the epoch: refused until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
 }
 
 /// Signs and verifies tokens with one HS256 secret.
@@ -44,6 +51,7 @@ pub struct JwtAuth {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    max_lifetime: Duration,
 }
 
 impl std::fmt::Debug for JwtAuth {
@@ -59,17 +67,32 @@ pub struct InvalidToken;
 
 impl JwtAuth {
     /// Uses `secret` for both signing and verifying; an empty secret is refused.
+    /// Tokens may live up to [`DEFAULT_MAX_TOKEN_LIFETIME`].
     pub fn new(secret: &SecretString) -> Result<Self, jsonwebtoken::errors::Error> {
         let bytes = secret.expose_secret().as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_exp = true;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Ok(Self {
             encoding: EncodingKey::from_secret(bytes)?,
             decoding: DecodingKey::from_secret(bytes)?,
             validation,
+            max_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
         })
+    }
+
+    /// Refuses tokens whose `exp` lies further ahead than `max`.
+    #[must_use]
+    pub fn with_max_lifetime(mut self, max: Duration) -> Self {
+        self.max_lifetime = max;
+        self
+    }
+
+    /// The longest a token may still be good for.
+    pub fn max_lifetime(&self) -> Duration {
+        self.max_lifetime
     }
 
     /// A token for `sub` with `role`, valid for `ttl`.
@@ -79,26 +102,38 @@ impl JwtAuth {
         role: Role,
         ttl: Duration,
     ) -> Result<String, jsonwebtoken::errors::Error> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = now_seconds();
         let claims = Claims {
             sub: sub.to_owned(),
             role: role.as_str().to_owned(),
             exp: now + ttl.as_secs(),
             iat: Some(now),
+            nbf: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
 
-    /// The caller a token stands for.
+    /// The caller a token stands for: signed with the secret, HS256, not expired, not
+    /// before its `nbf`, and not good for longer than the maximum lifetime from now.
     pub fn verify(&self, token: &str) -> Result<Caller, InvalidToken> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| InvalidToken)?;
+        let latest = now_seconds()
+            .saturating_add(self.max_lifetime.as_secs())
+            .saturating_add(LEEWAY_SECONDS);
+        if data.claims.exp > latest {
+            return Err(InvalidToken);
+        }
         let role = Role::parse(&data.claims.role).ok_or(InvalidToken)?;
         Caller::new(&data.claims.sub, role).map_err(|_| InvalidToken)
     }
+}
+
+fn now_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 fn unauthenticated() -> ApiError {
@@ -207,6 +242,7 @@ mod tests {
             role: "buyer".into(),
             exp: now - 60,
             iat: None,
+            nbf: None,
         };
         assert_eq!(keys.verify(&sign(&expired)), Err(InvalidToken));
         let within_leeway = Claims {
@@ -229,6 +265,48 @@ mod tests {
     }
 
     #[test]
+    fn tokens_not_yet_valid_or_good_for_too_long_are_refused() {
+        let keys = auth("s");
+        let now = now_seconds();
+        let sign = |claims: &Claims| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                claims,
+                &EncodingKey::from_secret(b"s").expect("a valid secret"),
+            )
+            .expect("signs")
+        };
+        let hour = 3600;
+        let fine = Claims {
+            sub: "a".into(),
+            role: "buyer".into(),
+            exp: now + hour,
+            iat: Some(now),
+            nbf: Some(now - 10),
+        };
+        assert!(keys.verify(&sign(&fine)).is_ok());
+        let not_yet = Claims {
+            nbf: Some(now + 60),
+            ..fine.clone()
+        };
+        assert_eq!(keys.verify(&sign(&not_yet)), Err(InvalidToken));
+        let day = Claims {
+            exp: now + 23 * hour,
+            ..fine.clone()
+        };
+        assert!(keys.verify(&sign(&day)).is_ok());
+        for exp in [now + 25 * hour, now + 10 * 365 * 24 * hour, u64::MAX] {
+            let forever = Claims {
+                exp,
+                ..fine.clone()
+            };
+            assert_eq!(keys.verify(&sign(&forever)), Err(InvalidToken), "exp {exp}");
+        }
+        let short = auth("s").with_max_lifetime(Duration::from_mins(30));
+        assert_eq!(short.verify(&sign(&fine)), Err(InvalidToken));
+    }
+
+    #[test]
     fn other_algorithms_are_refused() {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -239,6 +317,7 @@ mod tests {
             role: "admin".into(),
             exp: now + 60,
             iat: None,
+            nbf: None,
         };
         let hs512 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),

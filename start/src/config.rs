@@ -231,12 +231,23 @@ impl Default for OrdersSettings {
 }
 
 /// `[auth]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AuthSettings {
     /// HS256 secret; none = the development secret, with a warning.
     #[serde(skip_serializing)]
     pub jwt_secret: Option<SecretString>,
+    /// Tokens whose `exp` lies further ahead than this are refused.
+    pub max_token_lifetime: HumanDuration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            max_token_lifetime: HumanDuration(flash_sale_adapter::auth::DEFAULT_MAX_TOKEN_LIFETIME),
+        }
+    }
 }
 
 /// `[rate_limit]`.

@@ -280,7 +280,11 @@ pub async fn launch_with(
     ));
     let state = AppState {
         exec: exec.clone(),
-        auth: Arc::new(JwtAuth::new(&jwt_secret(&settings)).context("auth.jwt_secret")?),
+        auth: Arc::new(
+            JwtAuth::new(&jwt_secret(&settings))
+                .context("auth.jwt_secret")?
+                .with_max_lifetime(settings.auth.max_token_lifetime.0),
+        ),
         metrics,
         probes: Arc::new(probes),
         limits: limits.clone(),

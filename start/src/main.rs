@@ -109,6 +109,13 @@ fn token(settings: &Settings, sub: &str, role: RoleArg, ttl: Duration) -> anyhow
         (1..=64).contains(&sub.chars().count()),
         "--sub must be 1 to 64 characters"
     );
+    let max = settings.auth.max_token_lifetime.0;
+    anyhow::ensure!(
+        ttl <= max,
+        "--ttl {} is longer than auth.max_token_lifetime ({}): the service would refuse the token",
+        humantime::format_duration(ttl),
+        humantime::format_duration(max)
+    );
     let auth = JwtAuth::new(&flash_sale::launch_secret(settings)).context("auth.jwt_secret")?;
     println!("{}", auth.issue(sub, role, ttl).context("signing")?);
     Ok(())

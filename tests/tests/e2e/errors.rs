@@ -10,6 +10,7 @@ crate::on_every_backend!(
     unknown_ids_routes_and_methods_get_the_envelope,
     bodies_over_64_kib_are_too_large,
     a_body_that_names_a_key_twice_is_refused_and_orders_nothing,
+    tokens_good_for_longer_than_auth_max_token_lifetime_are_refused,
 );
 
 #[track_caller]
@@ -312,5 +313,41 @@ async fn a_body_that_names_a_key_twice_is_refused_and_orders_nothing(backend: Ba
     let snapshot = t.snapshot(product.id).await;
     assert!(snapshot.orders.is_empty(), "{:?}", snapshot.orders);
     assert_eq!(snapshot.buckets.iter().map(|b| b.2).sum::<i64>(), 10);
+    t.stop().await;
+}
+
+/// `auth.max_token_lifetime` bounds how far ahead a token's `exp` may lie: a leaked
+/// token must not stay good for years. (Tokens without an upper bound were accepted.)
+async fn tokens_good_for_longer_than_auth_max_token_lifetime_are_refused(backend: Backend) {
+    use std::time::Duration;
+
+    use flash_sale::config::HumanDuration;
+    use flash_sale_adapter::auth::JwtAuth;
+    use secrecy::SecretString;
+
+    let t = TestApp::spawn_with(backend, |s| {
+        s.auth.max_token_lifetime = HumanDuration(Duration::from_mins(30));
+    })
+    .await;
+    let keys = JwtAuth::new(&SecretString::from(t.secret().to_owned())).expect("keys");
+    let path = "/api/v1/orders";
+    for (ttl, status) in [
+        (Duration::from_mins(20), 200),
+        (Duration::from_hours(1), 401),
+        (Duration::from_hours(24 * 365), 401),
+    ] {
+        let token = keys.issue("ann", Role::Buyer, ttl).expect("token");
+        let response = t
+            .anon
+            .with_token(token)
+            .raw("GET", path, &[], None)
+            .await
+            .expect("answer");
+        if status == 200 {
+            assert_eq!(response.status, 200, "{}", response.text);
+        } else {
+            assert_envelope(&response, 401, ErrorCode::Unauthenticated);
+        }
+    }
     t.stop().await;
 }

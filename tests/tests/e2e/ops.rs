@@ -227,3 +227,24 @@ async fn a_client_request_id_is_kept_only_when_short_and_plain(backend: Backend)
     }
     t.stop().await;
 }
+
+/// Logs written to a file or a pipe carry no ANSI colour codes (they did in the
+/// `pretty` format, which is the default).
+#[tokio::test]
+#[ignore = "spawns the flash-sale binary; run scripts/test-all.sh"]
+async fn logs_to_a_file_carry_no_colour_codes() {
+    let mut stores = flash_sale_tests::node::NodeStores::create(Backend::Sqlite).await;
+    stores.set("log.format", "pretty");
+    stores.set("log.level", "info");
+    let node = stores.start().await;
+    let admin = stores.admin(&node);
+    let (_, product) = online_product(&admin, 5, 1).await;
+    stores
+        .buyer(&node, "ann")
+        .product(product.id)
+        .await
+        .expect("browse");
+    let log = node.log_text();
+    assert!(log.contains("INFO"), "nothing logged at INFO:\n{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in\n{log}");
+}
