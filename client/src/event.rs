@@ -1,6 +1,6 @@
 //! Sale events: the admin's commands and what callers read back.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
@@ -130,9 +130,35 @@ pub struct EventDetailDto {
     pub products: Vec<ProductDto>,
 }
 
+/// The years a sale's times may fall in: RFC 3339 has four-digit years, and a time
+/// before the epoch is a mistake.
+const YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
+
+/// The message for a time outside [`YEARS`].
+const OUT_OF_RANGE: &str = "must be an RFC 3339 time in the years 1970 to 9999";
+
+/// Adds a violation for each of `times` that lies outside [`YEARS`].
+fn times_in_range(
+    errors: &mut validator::ValidationErrors,
+    times: [(&'static str, Option<DateTime<Utc>>); 2],
+) {
+    for (field, time) in times {
+        if time.is_some_and(|t| !YEARS.contains(&t.year())) {
+            violation(errors, field, OUT_OF_RANGE);
+        }
+    }
+}
+
 impl Checked for EventCreateCmd {
     fn check(&self) -> Result<(), validator::ValidationErrors> {
         with_cross_rules(self, |errors| {
+            times_in_range(
+                errors,
+                [
+                    ("starts_at", Some(self.starts_at)),
+                    ("ends_at", Some(self.ends_at)),
+                ],
+            );
             if self.ends_at <= self.starts_at {
                 violation(errors, "ends_at", "must be after starts_at");
             }
@@ -143,6 +169,10 @@ impl Checked for EventCreateCmd {
 impl Checked for EventPatchCmd {
     fn check(&self) -> Result<(), validator::ValidationErrors> {
         with_cross_rules(self, |errors| {
+            times_in_range(
+                errors,
+                [("starts_at", self.starts_at), ("ends_at", self.ends_at)],
+            );
             if let (Some(starts_at), Some(ends_at)) = (self.starts_at, self.ends_at)
                 && ends_at <= starts_at
             {

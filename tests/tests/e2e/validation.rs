@@ -96,6 +96,23 @@ async fn every_event_rule_names_its_field(backend: Backend) {
             with(event_body(), "strategy", json!("fastest")),
             &["strategy"],
         ),
+        // Years outside 1970–9999 (RFC 3339 has four digits; they were accepted).
+        (
+            with(event_body(), "ends_at", json!("+10000-01-01T00:00:00Z")),
+            &["ends_at"],
+        ),
+        (
+            with(event_body(), "starts_at", json!("0000-01-01T00:00:00Z")),
+            &["starts_at"],
+        ),
+        (
+            with(event_body(), "starts_at", json!("-0001-01-01T00:00:00Z")),
+            &["starts_at"],
+        ),
+        (
+            with(event_body(), "starts_at", json!("1969-12-31T23:59:59Z")),
+            &["starts_at"],
+        ),
         (
             with(
                 with(event_body(), "title", json!("")),
@@ -259,6 +276,16 @@ async fn patches_and_stock_changes_are_validated_too(backend: Backend) {
     assert_invalid(
         &send(&t.admin, "PATCH", &event_path, &json!({"title": ""})).await,
         &["title"],
+    );
+    assert_invalid(
+        &send(
+            &t.admin,
+            "PATCH",
+            &event_path,
+            &json!({"ends_at": "+10000-01-01T00:00:00Z"}),
+        )
+        .await,
+        &["ends_at"],
     );
     assert_invalid(
         &send(
