@@ -28,8 +28,8 @@ pub struct OrderPlaceCmd {
     /// The product to buy.
     #[validate(range(min = 1, message = "must be a product id"))]
     pub product_id: i64,
-    /// Units, at least 1.
-    #[validate(range(min = 1, max = 1_000_000, message = "must be at least 1"))]
+    /// Units, 1–1,000,000.
+    #[validate(range(min = 1, max = 1_000_000, message = "must be between 1 and 1000000"))]
     pub quantity: u32,
 }
 

@@ -32,11 +32,19 @@ pub struct ProductCreateCmd {
     #[serde(default)]
     #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
     pub description: Option<String>,
-    /// List price in minor units, at least 1.
-    #[validate(range(min = 1, max = 1_000_000_000_000_i64, message = "must be at least 1"))]
+    /// List price in minor units, 1–1,000,000,000,000.
+    #[validate(range(
+        min = 1,
+        max = 1_000_000_000_000_i64,
+        message = "must be between 1 and 1000000000000"
+    ))]
     pub original_price: i64,
-    /// Sale price in minor units, 1..=`original_price`.
-    #[validate(range(min = 1, max = 1_000_000_000_000_i64, message = "must be at least 1"))]
+    /// Sale price in minor units, 1..=`original_price` (at most 1,000,000,000,000).
+    #[validate(range(
+        min = 1,
+        max = 1_000_000_000_000_i64,
+        message = "must be between 1 and 1000000000000"
+    ))]
     pub flash_price: i64,
     /// Units for sale, 1–10,000,000.
     #[validate(range(min = 1, max = 10_000_000, message = "must be between 1 and 10000000"))]
@@ -62,13 +70,21 @@ pub struct ProductPatchCmd {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
     pub description: Option<String>,
-    /// List price in minor units, at least 1.
+    /// List price in minor units, 1–1,000,000,000,000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[validate(range(min = 1, max = 1_000_000_000_000_i64, message = "must be at least 1"))]
+    #[validate(range(
+        min = 1,
+        max = 1_000_000_000_000_i64,
+        message = "must be between 1 and 1000000000000"
+    ))]
     pub original_price: Option<i64>,
-    /// Sale price in minor units, 1..=`original_price`.
+    /// Sale price in minor units, 1..=`original_price` (at most 1,000,000,000,000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[validate(range(min = 1, max = 1_000_000_000_000_i64, message = "must be at least 1"))]
+    #[validate(range(
+        min = 1,
+        max = 1_000_000_000_000_i64,
+        message = "must be between 1 and 1000000000000"
+    ))]
     pub flash_price: Option<i64>,
     /// Most units one buyer may hold, 1–100.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,6 +10,7 @@ crate::on_every_backend!(
     every_product_rule_names_its_field,
     patches_and_stock_changes_are_validated_too,
     bad_query_parameters_are_validation_failures,
+    values_over_an_upper_bound_are_told_the_bound,
 );
 
 const JSON: (&str, &str) = ("content-type", "application/json");
@@ -388,5 +389,40 @@ async fn bad_query_parameters_are_validation_failures(backend: Backend) {
         .await
         .expect("bounds are inclusive");
     assert_eq!(ok.page_size, 100);
+    t.stop().await;
+}
+
+/// A value over a field's upper bound is told that bound (a quantity of 1,000,001 and
+/// a price over 10^12 used to answer "must be at least 1").
+async fn values_over_an_upper_bound_are_told_the_bound(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let event = t
+        .admin
+        .create_event(&running_event("Sale", None))
+        .await
+        .expect("event");
+    let message_of = |response: RawResponse, field: &str| {
+        assert_invalid(&response, &[field]);
+        let body = response.error().expect("envelope");
+        body.details
+            .expect("details")
+            .into_iter()
+            .find(|d| d.field == field)
+            .expect("the field")
+            .message
+    };
+    let products = format!("/api/v1/admin/events/{}/products", event.id);
+    let too_dear = json!({
+        "title": "P", "original_price": 1_000_000_000_001_i64, "flash_price": 1,
+        "stock": 5, "per_user_limit": 1,
+    });
+    let message = message_of(post(&t.admin, &products, &too_dear).await, "original_price");
+    assert!(message.contains("1000000000000"), "{message}");
+    let order = json!({"product_id": 1, "quantity": 1_000_001});
+    let message = message_of(
+        post(&t.buyer("ann"), "/api/v1/orders", &order).await,
+        "quantity",
+    );
+    assert!(message.contains("1000000"), "{message}");
     t.stop().await;
 }
