@@ -128,6 +128,12 @@ impl IntoResponse for ApiError {
             Some(bytes) => (self.status, [(header::CONTENT_TYPE, JSON)], bytes).into_response(),
             None => (self.status, axum::Json(self.body)).into_response(),
         };
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6750: say which scheme the client should authenticate with.
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Some(seconds) = self.retry_after
             && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
         {

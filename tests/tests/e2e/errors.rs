@@ -27,6 +27,18 @@ fn assert_envelope(response: &RawResponse, status: u16, code: ErrorCode) -> Erro
     );
     let body: ErrorBody = response.json().expect("the error envelope");
     assert_eq!(body.code, code, "{}", response.text);
+    if status == 401 {
+        // RFC 6750: a 401 says which scheme the client should use.
+        assert_eq!(
+            response
+                .headers
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok()),
+            Some("Bearer"),
+            "{:?}",
+            response.headers
+        );
+    }
     assert!(!body.message.is_empty());
     assert!(!response.text.contains("sqlx") && !response.text.contains("panicked"));
     body
@@ -90,6 +102,12 @@ async fn missing_or_bad_tokens_are_unauthenticated_and_buyers_are_forbidden_admi
         "a.b.c".to_owned(),
         sign("HS256", "wrong-secret", claims(now + 600)),
         sign("HS256", t.secret(), claims(now - 60)),
+        // Not before ten minutes from now.
+        sign(
+            "HS256",
+            t.secret(),
+            serde_json::json!({"sub": "mallory", "role": "admin", "exp": now + 1200, "nbf": now + 600}),
+        ),
         sign("HS512", t.secret(), claims(now + 600)),
         sign("none", "", claims(now + 600)),
         sign(
