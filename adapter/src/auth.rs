@@ -90,11 +90,6 @@ impl JwtAuth {
         self
     }
 
-    /// The longest a token may still be good for.
-    pub fn max_lifetime(&self) -> Duration {
-        self.max_lifetime
-    }
-
     /// A token for `sub` with `role`, valid for `ttl`.
     pub fn issue(
         &self,
