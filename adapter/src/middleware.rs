@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use flash_sale_app::error::Chain;
 
 use tokio_util::task::TaskTracker;
+use tracing::{Instrument, Span};
 
 use crate::error::envelope_for_status;
 use crate::metrics::HTTP_DURATION;
@@ -167,7 +168,8 @@ pub async fn run_writes_to_completion(
             None => next.run(request).await,
         }
     };
-    match writes.spawn(write).await {
+    // The task carries the request's span, so its log lines keep the request id.
+    match writes.spawn(write.instrument(Span::current())).await {
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %Chain(&e), "request task failed");

@@ -248,3 +248,36 @@ async fn logs_to_a_file_carry_no_colour_codes() {
     assert!(log.contains("INFO"), "nothing logged at INFO:\n{log}");
     assert!(!log.contains('\u{1b}'), "colour codes in\n{log}");
 }
+
+/// A write runs in a task of its own (a hang-up must not stop it half-way); its log
+/// lines must still carry the request's id ("event created" had none).
+#[tokio::test]
+#[ignore = "spawns the flash-sale binary; run scripts/test-all.sh"]
+async fn a_write_logs_with_its_request_id() {
+    let stores = flash_sale_tests::node::NodeStores::create(Backend::Sqlite).await;
+    let node = stores.start().await;
+    let body = serde_json::to_vec(&flash_sale_tests::running_event("Logged", None)).expect("json");
+    let response = stores
+        .admin(&node)
+        .raw(
+            "POST",
+            "/api/v1/admin/events",
+            &[
+                ("content-type", "application/json"),
+                ("x-request-id", "write-7f3a"),
+            ],
+            Some(body),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(response.status, 201, "{}", response.text);
+    let log = node.log_text();
+    let created: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("event created"))
+        .collect();
+    assert!(!created.is_empty(), "no 'event created' line in\n{log}");
+    for line in created {
+        assert!(line.contains("write-7f3a"), "no request id in {line}");
+    }
+}
