@@ -201,6 +201,21 @@ mod tests {
         JwtAuth::new(&SecretString::from(secret.to_owned())).expect("a valid secret")
     }
 
+    /// `claims` signed with `algorithm` and the secret `s`.
+    fn sign_with(algorithm: Algorithm, claims: &Claims) -> String {
+        jsonwebtoken::encode(
+            &Header::new(algorithm),
+            claims,
+            &EncodingKey::from_secret(b"s").expect("a valid secret"),
+        )
+        .expect("signs")
+    }
+
+    /// `claims` signed as the service signs (HS256) with the secret `s`.
+    fn sign(claims: &Claims) -> String {
+        sign_with(Algorithm::HS256, claims)
+    }
+
     #[test]
     fn an_empty_secret_is_refused() {
         assert!(JwtAuth::new(&SecretString::from(String::new())).is_err());
@@ -220,18 +235,7 @@ mod tests {
     #[test]
     fn expired_tokens_and_unknown_roles_are_refused() {
         let keys = auth("s");
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("after epoch")
-            .as_secs();
-        let sign = |claims: &Claims| {
-            jsonwebtoken::encode(
-                &Header::new(Algorithm::HS256),
-                claims,
-                &EncodingKey::from_secret(b"s").expect("a valid secret"),
-            )
-            .expect("signs")
-        };
+        let now = now_seconds();
         let expired = Claims {
             sub: "a".into(),
             role: "buyer".into(),
@@ -263,14 +267,6 @@ mod tests {
     fn tokens_not_yet_valid_or_good_for_too_long_are_refused() {
         let keys = auth("s");
         let now = now_seconds();
-        let sign = |claims: &Claims| {
-            jsonwebtoken::encode(
-                &Header::new(Algorithm::HS256),
-                claims,
-                &EncodingKey::from_secret(b"s").expect("a valid secret"),
-            )
-            .expect("signs")
-        };
         let hour = 3600;
         let fine = Claims {
             sub: "a".into(),
@@ -303,10 +299,7 @@ mod tests {
 
     #[test]
     fn other_algorithms_are_refused() {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("after epoch")
-            .as_secs();
+        let now = now_seconds();
         let claims = Claims {
             sub: "a".into(),
             role: "admin".into(),
@@ -314,12 +307,7 @@ mod tests {
             iat: None,
             nbf: None,
         };
-        let hs512 = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS512),
-            &claims,
-            &EncodingKey::from_secret(b"s").expect("a valid secret"),
-        )
-        .expect("signs");
+        let hs512 = sign_with(Algorithm::HS512, &claims);
         assert_eq!(auth("s").verify(&hs512), Err(InvalidToken));
     }
 }

@@ -683,6 +683,52 @@ async fn settled_inventory(t: &TestApp, p: i64) -> flash_sale_client::InventoryD
     }
 }
 
+/// A fresh PostgreSQL database, migrated, with a pool of `pool`'s size (the database
+/// goes when the first half is dropped).
+async fn migrated_postgres(
+    pool: &flash_sale_infrastructure::db::PoolSettings,
+) -> (
+    flash_sale_tests::TestDb,
+    flash_sale_infrastructure::db::Database,
+) {
+    let test_db = flash_sale_tests::TestDb::create(Backend::PostgresRedis)
+        .await
+        .expect("database");
+    let db = flash_sale_infrastructure::db::Database::connect(&test_db.url, pool)
+        .await
+        .expect("connects");
+    db.migrate().await.expect("migrates");
+    (test_db, db)
+}
+
+/// `INSERT` of `n` placements in `status`, with ids `<status>-1` to `<status>-n`.
+fn insert_placements(status: &str, n: u32) -> String {
+    format!(
+        "INSERT INTO placements (id, user_id, event_id, product_id, bucket_no, quantity, \
+         unit_price, request_fingerprint, status, created_at, updated_at) \
+         SELECT '{status}-' || g, 'u' || g, 1, 1, 0, 1, 100, 'f', '{status}', now(), now() \
+         FROM generate_series(1, {n}) g"
+    )
+}
+
+/// A consumer batch: the ids of the first 64 queued placements with the order id each
+/// becomes.
+fn first_queued_ids() -> Vec<(String, String)> {
+    (1..=64)
+        .map(|i| (format!("queued-{i}"), format!("order-{i}")))
+        .collect()
+}
+
+/// `ids` as the claims [`consumer_lookups`] takes, all at one time.
+///
+/// [`consumer_lookups`]: flash_sale_infrastructure::db::consumer_lookups
+fn claims_of(ids: &[(String, String)]) -> Vec<(&str, &str, DateTime<Utc>)> {
+    let now = Utc::now();
+    ids.iter()
+        .map(|(placement, order)| (placement.as_str(), order.as_str(), now))
+        .collect()
+}
+
 /// A consumer that falls behind must not slow down the more it falls behind. On
 /// PostgreSQL, whose statistics lag behind a table that grows by thousands of rows a
 /// second in a sale, the consumer's statements used to pick the status index and read
@@ -691,43 +737,22 @@ async fn settled_inventory(t: &TestApp, p: i64) -> flash_sale_client::InventoryD
 #[tokio::test]
 #[ignore = "needs PostgreSQL on 127.0.0.1:5432; run scripts/test-all.sh"]
 async fn the_consumer_finds_its_placements_by_key_however_many_are_queued() {
-    use flash_sale_infrastructure::db::{Database, PoolSettings, consumer_lookups};
+    use flash_sale_infrastructure::db::{PoolSettings, consumer_lookups};
     use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 
-    let test_db = flash_sale_tests::TestDb::create(Backend::PostgresRedis)
-        .await
-        .expect("database");
-    let db = Database::connect(&test_db.url, &PoolSettings::default())
-        .await
-        .expect("connects");
-    db.migrate().await.expect("migrates");
+    let (_test_db, db) = migrated_postgres(&PoolSettings::default()).await;
     let conn = db.connection();
-    let insert = |status: &str, n: u32| {
-        format!(
-            "INSERT INTO placements (id, user_id, event_id, product_id, bucket_no, quantity, \
-             unit_price, request_fingerprint, status, created_at, updated_at) \
-             SELECT '{status}-' || g, 'u' || g, 1, 1, 0, 1, 100, 'f', '{status}', now(), now() \
-             FROM generate_series(1, {n}) g"
-        )
-    };
     // Statistics taken early in the sale, when nothing was queued; then the queue grows.
     for sql in [
         "ALTER TABLE placements SET (autovacuum_enabled = false)".to_owned(),
-        insert("succeeded", 200),
+        insert_placements("succeeded", 200),
         "ANALYZE placements".to_owned(),
-        insert("queued", 20_000),
+        insert_placements("queued", 20_000),
     ] {
         conn.execute_unprepared(&sql).await.expect("setup");
     }
-    let ids: Vec<(String, String)> = (1..=64)
-        .map(|i| (format!("queued-{i}"), format!("order-{i}")))
-        .collect();
-    let now = Utc::now();
-    let claims: Vec<(&str, &str, DateTime<Utc>)> = ids
-        .iter()
-        .map(|(placement, order)| (placement.as_str(), order.as_str(), now))
-        .collect();
-    let (setup, lookups) = consumer_lookups(DbBackend::Postgres, &claims);
+    let ids = first_queued_ids();
+    let (setup, lookups) = consumer_lookups(DbBackend::Postgres, &claims_of(&ids));
     let tx = conn.begin().await.expect("begins");
     if let Some(statement) = setup {
         tx.execute_raw(statement).await.expect("runs");
@@ -766,34 +791,21 @@ async fn the_consumer_finds_its_placements_by_key_however_many_are_queued() {
 #[tokio::test]
 #[ignore = "needs PostgreSQL on 127.0.0.1:5432; run scripts/test-all.sh"]
 async fn the_consumer_still_finds_its_placements_by_key_after_the_table_grows_from_empty() {
-    use flash_sale_infrastructure::db::{Database, PoolSettings, consumer_lookups};
+    use flash_sale_infrastructure::db::{PoolSettings, consumer_lookups};
     use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 
-    let test_db = flash_sale_tests::TestDb::create(Backend::PostgresRedis)
-        .await
-        .expect("database");
     // One connection, so every run below uses the same prepared statements.
     let single = PoolSettings {
         max_connections: 1,
         ..PoolSettings::default()
     };
-    let db = Database::connect(&test_db.url, &single)
-        .await
-        .expect("connects");
-    db.migrate().await.expect("migrates");
+    let (_test_db, db) = migrated_postgres(&single).await;
     let conn = db.connection();
     conn.execute_unprepared("ALTER TABLE placements SET (autovacuum_enabled = false)")
         .await
         .expect("no analyze behind the test's back");
-    let ids: Vec<(String, String)> = (1..=64)
-        .map(|i| (format!("queued-{i}"), format!("order-{i}")))
-        .collect();
-    let now = Utc::now();
-    let claims: Vec<(&str, &str, DateTime<Utc>)> = ids
-        .iter()
-        .map(|(placement, order)| (placement.as_str(), order.as_str(), now))
-        .collect();
-    let (setup, lookups) = consumer_lookups(DbBackend::Postgres, &claims);
+    let ids = first_queued_ids();
+    let (setup, lookups) = consumer_lookups(DbBackend::Postgres, &claims_of(&ids));
     let consumer_tx = || async {
         let tx = conn.begin().await.expect("begins");
         for statement in setup.iter().chain(&lookups) {
@@ -805,14 +817,9 @@ async fn the_consumer_still_finds_its_placements_by_key_after_the_table_grows_fr
     for _ in 0..8 {
         consumer_tx().await;
     }
-    conn.execute_unprepared(
-        "INSERT INTO placements (id, user_id, event_id, product_id, bucket_no, quantity, \
-         unit_price, request_fingerprint, status, created_at, updated_at) \
-         SELECT 'queued-' || g, 'u' || g, 1, 1, 0, 1, 100, 'f', 'queued', now(), now() \
-         FROM generate_series(1, 20000) g",
-    )
-    .await
-    .expect("the queue grows");
+    conn.execute_unprepared(&insert_placements("queued", 20_000))
+        .await
+        .expect("the queue grows");
     // The same statements on the same connection, counted by the connection's own
     // statistics (those not yet reported count too, so they need no flush).
     let scans = || async {
