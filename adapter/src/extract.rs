@@ -17,6 +17,7 @@ use serde::{Deserialize, Deserializer};
 use validator::{ValidationErrors, ValidationErrorsKind};
 
 use crate::error::ApiError;
+use crate::middleware::Deadline;
 
 /// A JSON body, parsed and validated.
 #[derive(Debug, Clone, Copy, Default)]
@@ -160,7 +161,15 @@ impl<'de> Visitor<'de> for StrictVisitor {
         Ok(v.into())
     }
 
+    /// A number with a zero fraction or an exponent (`32.0`, `1e3`) is, as in JSON
+    /// Schema, the integer it names; integer fields take it.
+    #[allow(clippy::cast_possible_truncation, clippy::float_cmp)]
     fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        // -2^63 ..= 2^63 (exclusive): the integral floats an i64 holds exactly.
+        const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+        if v.fract() == 0.0 && (-LIMIT..LIMIT).contains(&v) {
+            return Ok((v as i64).into());
+        }
         Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
     }
 
@@ -229,7 +238,20 @@ where
                 "the body must be JSON with Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        // The body must arrive within the request's time budget: a client that sends
+        // less than its Content-Length, or trickles it, does not keep the connection.
+        let deadline = req.extensions().get::<Deadline>().map(|d| d.0);
+        let read = Bytes::from_request(req, state);
+        let read = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, read).await.map_err(|_| {
+                ApiError::new(
+                    ErrorCode::BadRequest,
+                    "the body did not arrive within the request's time budget",
+                )
+            })?,
+            None => read.await,
+        };
+        let bytes = read.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(ErrorCode::PayloadTooLarge, "the body is larger than 64 KiB")
             } else {
@@ -329,6 +351,25 @@ mod tests {
             value,
             serde_json::json!({"a":[1,-2,2.5,"s",null,true,{"b":{}}],"c":{}})
         );
+    }
+
+    #[test]
+    fn a_number_with_a_zero_fraction_is_the_integer_it_names() {
+        let place = |body: &str| {
+            let Strict(value) = serde_json::from_slice(body.as_bytes()).expect("parses");
+            from_json_value::<flash_sale_client::OrderPlaceCmd>(value)
+        };
+        let cmd = place(r#"{"product_id":2.0,"quantity":1e3}"#).expect("integers");
+        assert_eq!((cmd.product_id, cmd.quantity), (2, 1000));
+        for (body, field) in [
+            (r#"{"product_id":2,"quantity":2.5}"#, "quantity"),
+            (r#"{"product_id":1e300,"quantity":1}"#, "product_id"),
+            (r#"{"product_id":-0.5,"quantity":1}"#, "product_id"),
+        ] {
+            let error = place(body).expect_err(body);
+            let details = error.body().details.clone().unwrap_or_default();
+            assert_eq!(details[0].field, field, "{body}");
+        }
     }
 
     #[test]

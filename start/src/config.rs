@@ -29,6 +29,37 @@ pub struct ServerSettings {
     /// The time budget of one request: a read past it answers 503; a write that has
     /// not reserved anything yet by then answers 503 with nothing consumed.
     pub request_timeout: HumanDuration,
+    /// A connection that has not sent a whole request head this long after its first
+    /// byte (or after it connected) is closed.
+    pub header_read_timeout: HumanDuration,
+    /// A kept-alive connection with no request this long is closed.
+    pub idle_timeout: HumanDuration,
+    /// Open connections at most; past it the one that has waited longest without a
+    /// request being answered is closed to make room (keep it below `ulimit -n`).
+    pub max_connections: usize,
+}
+
+impl ServerSettings {
+    /// The connection limits, refused when one is zero.
+    pub fn connection_limits(&self) -> anyhow::Result<crate::serve::ConnectionLimits> {
+        anyhow::ensure!(
+            !self.header_read_timeout.0.is_zero(),
+            "server.header_read_timeout must be more than 0"
+        );
+        anyhow::ensure!(
+            !self.idle_timeout.0.is_zero(),
+            "server.idle_timeout must be more than 0"
+        );
+        anyhow::ensure!(
+            self.max_connections > 0,
+            "server.max_connections must be at least 1"
+        );
+        Ok(crate::serve::ConnectionLimits {
+            header_read_timeout: self.header_read_timeout.0,
+            idle_timeout: self.idle_timeout.0,
+            max_connections: self.max_connections,
+        })
+    }
 }
 
 impl Default for ServerSettings {
@@ -37,6 +68,9 @@ impl Default for ServerSettings {
             bind: "127.0.0.1:8080".to_owned(),
             shutdown_timeout: HumanDuration(Duration::from_secs(10)),
             request_timeout: HumanDuration(Duration::from_secs(5)),
+            header_read_timeout: HumanDuration(Duration::from_secs(5)),
+            idle_timeout: HumanDuration(Duration::from_secs(30)),
+            max_connections: 10_000,
         }
     }
 }
@@ -49,8 +83,9 @@ pub struct DatabaseSettings {
     pub url: SecretUrl,
     /// Pool size.
     pub max_connections: u32,
-    /// How long a statement waits for a row lock before it fails (MariaDB
-    /// `innodb_lock_wait_timeout`, PostgreSQL `lock_timeout`).
+    /// How long a statement waits for a lock — a row, a table or, on SQLite, the
+    /// database (MariaDB `innodb_lock_wait_timeout` and `lock_wait_timeout`,
+    /// PostgreSQL `lock_timeout`, SQLite's busy timeout).
     pub lock_timeout: HumanDuration,
     /// How long one statement may run (PostgreSQL `statement_timeout`; MariaDB
     /// `max_statement_time`).
@@ -379,6 +414,7 @@ impl Settings {
         figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
         let mut settings: Self = figment.extract().context("invalid configuration")?;
         settings.ordering.to_config()?;
+        settings.server.connection_limits()?;
         settings.source = file.map(Path::to_path_buf);
         Ok(settings)
     }

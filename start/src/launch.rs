@@ -235,6 +235,7 @@ pub async fn launch_with(
     listener: TcpListener,
     hook: PortsHook,
 ) -> anyhow::Result<Application> {
+    let connections = settings.server.connection_limits()?;
     let metrics = flash_sale_adapter::metrics::install();
     let db = Database::connect(settings.database.url.expose(), &settings.database.pool())
         .await
@@ -294,16 +295,14 @@ pub async fn launch_with(
     let writes = state.writes.clone();
 
     let addr = listener.local_addr().context("listener address")?;
-    let (stop, mut stopped) = watch::channel(false);
+    let (stop, _) = watch::channel(false);
     let jobs = spawn_jobs(&settings, &exec, limits, redis.as_ref(), &stop);
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
+    let server = tokio::spawn(crate::serve::serve(
+        listener,
+        router(state),
+        connections,
+        stop.subscribe(),
+    ));
     tracing::info!(%addr, database = ?db.backend(), "flash-sale listening");
     Ok(Application {
         addr,

@@ -7,6 +7,7 @@
 pub mod config;
 mod launch;
 pub mod reload;
+mod serve;
 pub mod telemetry;
 mod values;
 

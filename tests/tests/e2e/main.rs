@@ -9,6 +9,7 @@
 mod buckets;
 mod cache;
 mod catalogue;
+mod connections;
 mod errors;
 mod faults;
 mod group_commit;
