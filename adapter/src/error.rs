@@ -155,6 +155,14 @@ pub fn envelope_for_status(status: StatusCode) -> ApiError {
             "method not allowed on this route",
         ),
         413 => (ErrorCode::PayloadTooLarge, "the body is larger than 64 KiB"),
+        414 => (
+            ErrorCode::BadRequest,
+            "the request target is longer than 8 KiB",
+        ),
+        431 => (
+            ErrorCode::BadRequest,
+            "the request headers are larger than 16 KiB or more than 64",
+        ),
         422 => (ErrorCode::ValidationFailed, "the request is not valid"),
         429 => (ErrorCode::RateLimited, "too many requests"),
         408 | 503 | 504 => (ErrorCode::Unavailable, "the service is busy; try again"),
@@ -164,8 +172,8 @@ pub fn envelope_for_status(status: StatusCode) -> ApiError {
     if code == ErrorCode::ValidationFailed {
         error.body.details = Some(Vec::new());
     }
-    if code == ErrorCode::MethodNotAllowed {
-        error.status = StatusCode::METHOD_NOT_ALLOWED;
+    if matches!(status.as_u16(), 405 | 414 | 431) {
+        error.status = status;
     }
     error
 }

@@ -121,6 +121,35 @@ pub async fn envelope_guard(request: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::new(body))
 }
 
+/// The longest request target (path and query) the service reads.
+pub const MAX_TARGET: usize = 8 * 1024;
+/// The most header bytes (names and values) the service reads.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// The most header lines the service reads.
+pub const MAX_HEADERS: usize = 64;
+
+/// Refuses a request whose target or headers are larger than the service reads, with
+/// 414 or 431 in the envelope. (The HTTP layer's own limits are set above these, so
+/// only a head past them — past 64 KiB or 128 lines — gets hyper's bare 431.)
+pub async fn refuse_oversized_head(request: Request, next: Next) -> Response {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if target > MAX_TARGET {
+        return envelope_for_status(StatusCode::URI_TOO_LONG).into_response();
+    }
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return envelope_for_status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).into_response();
+    }
+    next.run(request).await
+}
+
 /// The deadline of a request's time budget (a request extension).
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline(pub tokio::time::Instant);

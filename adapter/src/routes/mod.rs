@@ -91,6 +91,7 @@ pub fn router(state: AppState) -> Router {
                     }),
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(axum::middleware::from_fn(middleware::refuse_oversized_head))
                 .layer(axum::middleware::from_fn(middleware::envelope_guard))
                 .layer(CatchPanicLayer::new())
                 .layer(RequestBodyLimitLayer::new(BODY_LIMIT)),

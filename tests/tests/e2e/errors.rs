@@ -1,4 +1,4 @@
-//! The error envelope for every failure: 400, 401, 403, 404, 405, 413.
+//! The error envelope for every failure: 400, 401, 403, 404, 405, 413, 414, 431.
 
 use flash_sale_app::Role;
 use flash_sale_client::{ErrorBody, ErrorCode, FlashSaleClient, RawResponse};
@@ -11,6 +11,7 @@ crate::on_every_backend!(
     bodies_over_64_kib_are_too_large,
     a_body_that_names_a_key_twice_is_refused_and_orders_nothing,
     tokens_good_for_longer_than_auth_max_token_lifetime_are_refused,
+    targets_and_headers_past_the_limits_are_refused_in_the_envelope,
 );
 
 #[track_caller]
@@ -155,6 +156,26 @@ async fn missing_or_bad_tokens_are_unauthenticated_and_buyers_are_forbidden_admi
         .await
         .expect("answer");
     assert_envelope(&basic, 401, ErrorCode::Unauthenticated);
+    // A good token anywhere but the Authorization header counts for nothing.
+    let good = t.token("admin-1", Role::Admin);
+    let in_query = format!("/api/v1/admin/events?access_token={good}&token={good}");
+    assert_envelope(
+        &get(&t.anon, &in_query).await,
+        401,
+        ErrorCode::Unauthenticated,
+    );
+    let cookie = format!("token={good}; access_token={good}; jwt={good}");
+    let in_cookie = t
+        .anon
+        .raw(
+            "GET",
+            "/api/v1/admin/events",
+            &[("cookie", cookie.as_str())],
+            None,
+        )
+        .await
+        .expect("answer");
+    assert_envelope(&in_cookie, 401, ErrorCode::Unauthenticated);
     let leeway = t
         .anon
         .with_token(sign("HS256", t.secret(), claims(now - 2)));
@@ -367,5 +388,46 @@ async fn tokens_good_for_longer_than_auth_max_token_lifetime_are_refused(backend
             assert_envelope(&response, 401, ErrorCode::Unauthenticated);
         }
     }
+    t.stop().await;
+}
+
+/// A request target over 8 KiB and headers over 16 KiB (or more than 64 of them) are
+/// refused with 414 and 431 in the envelope; they were answered by the HTTP layer
+/// with an empty body.
+async fn targets_and_headers_past_the_limits_are_refused_in_the_envelope(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let long = format!("/api/v1/events?page=1&x={}", "a".repeat(9 * 1024));
+    let response = t.anon.raw("GET", &long, &[], None).await.expect("answer");
+    assert_envelope(&response, 414, ErrorCode::BadRequest);
+    assert!(response.headers.contains_key("x-request-id"));
+
+    let value = "v".repeat(1024);
+    let names: Vec<String> = (0..20).map(|i| format!("x-big-{i}")).collect();
+    let big: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), value.as_str())).collect();
+    let response = t
+        .anon
+        .raw("GET", "/healthz", &big, None)
+        .await
+        .expect("answer");
+    assert_envelope(&response, 431, ErrorCode::BadRequest);
+
+    let names: Vec<String> = (0..70).map(|i| format!("x-many-{i}")).collect();
+    let many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
+    let response = t
+        .anon
+        .raw("GET", "/healthz", &many, None)
+        .await
+        .expect("answer");
+    assert_envelope(&response, 431, ErrorCode::BadRequest);
+
+    // Just under the limits is served.
+    let names: Vec<String> = (0..10).map(|i| format!("x-fine-{i}")).collect();
+    let fine: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), value.as_str())).collect();
+    let response = t
+        .anon
+        .raw("GET", "/healthz", &fine, None)
+        .await
+        .expect("answer");
+    assert_eq!(response.status, 200, "{}", response.text);
     t.stop().await;
 }
