@@ -62,6 +62,23 @@ pub fn is_transient(err: &DbErr) -> bool {
     }
 }
 
+/// Whether the error came after the database had already waited as long as it is
+/// told to: a lock wait or a statement that timed out (SQLite: busy after its busy
+/// timeout). Trying again would only wait that long again — a request held by a lock
+/// must be answered within the lock timeout, not a multiple of it.
+pub(crate) fn waited_out(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    let sqlx::Error::Database(db) = &**e else {
+        return false;
+    };
+    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .is_some_and(|e| matches!(e.number(), 1205 | 1969 | 3024))
+        || matches!(db.code().as_deref(), Some("55P03" | "57014" | "5"))
+}
+
 /// The unique key a violation is about, when it is one the domain names. Index names
 /// (MySQL, PostgreSQL) and column lists (SQLite) both contain the column name.
 pub(crate) fn duplicate_key(err: &DbErr) -> Option<UniqueKey> {

@@ -46,7 +46,7 @@ pub use product_gateway::SeaOrmProductGateway;
 pub struct PoolSettings {
     /// Pool size.
     pub max_connections: u32,
-    /// How long a statement waits for a row lock.
+    /// How long a statement waits for a lock: a row, a table, or (SQLite) the database.
     pub lock_timeout: Duration,
     /// How long one statement may run.
     pub statement_timeout: Duration,
@@ -76,8 +76,9 @@ impl PoolSettings {
     fn session_sql(&self) -> (String, String) {
         (
             format!(
-                "SET SESSION innodb_lock_wait_timeout = {}, wait_timeout = {}, \
-                 net_read_timeout = {}, net_write_timeout = {}",
+                "SET SESSION innodb_lock_wait_timeout = {}, lock_wait_timeout = {}, \
+                 wait_timeout = {}, net_read_timeout = {}, net_write_timeout = {}",
+                whole_seconds(self.lock_timeout),
                 whole_seconds(self.lock_timeout),
                 whole_seconds(self.session_timeout),
                 whole_seconds(self.session_timeout),
@@ -194,6 +195,7 @@ impl Database {
     /// to run a statement and to keep an idle or silent session: a session orphaned by
     /// a network partition then dies and releases its row locks within a bounded time.
     pub async fn connect(url: &str, pool: &PoolSettings) -> Result<Self, DbErr> {
+        let lock_timeout = pool.lock_timeout;
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .max_connections(pool.max_connections.max(1))
@@ -203,10 +205,11 @@ impl Database {
             // Retire idle connections before the server's own idle timeout ends them.
             .idle_timeout(pool.session_timeout / 2)
             .sqlx_logging(false)
-            .map_sqlx_sqlite_opts(|o| {
+            .map_sqlx_sqlite_opts(move |o| {
                 o.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10))
+                    // Another writer holding the database is a lock like any other.
+                    .busy_timeout(lock_timeout)
                     .foreign_keys(true)
             });
         let session = pool.session_sql();

@@ -15,7 +15,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter};
 
 use super::entity::{inventory_ledger, order};
-use super::error::{duplicate_key, is_transient};
+use super::error::{duplicate_key, is_transient, waited_out};
 use super::group_commit::all_or_each;
 use super::order_gateway::{to_domain, to_row};
 use super::stock_rows::{
@@ -221,7 +221,9 @@ pub(super) fn is_primary_key_violation(err: &DbErr) -> bool {
     ) && duplicate_key(err).is_none()
 }
 
-/// Retries `attempt` while it fails with a deadlock or serialization failure.
+/// Retries `attempt` while it fails transiently — a deadlock, a serialization
+/// failure, a lost connection — but not after a lock wait or a statement that timed
+/// out: the database has waited its limit already.
 pub(super) async fn with_retries<T, F, Fut>(mut attempt: F) -> Result<T, DbErr>
 where
     F: FnMut() -> Fut,
@@ -231,7 +233,7 @@ where
     loop {
         tries += 1;
         match attempt().await {
-            Err(e) if tries < TRANSIENT_ATTEMPTS && is_transient(&e) => {
+            Err(e) if tries < TRANSIENT_ATTEMPTS && is_transient(&e) && !waited_out(&e) => {
                 tracing::debug!(error = %Chain(&e), "retrying a transaction");
                 tokio::time::sleep(std::time::Duration::from_millis(5 * tries as u64)).await;
             }

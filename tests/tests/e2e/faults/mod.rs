@@ -4,6 +4,7 @@
 
 mod crash;
 mod defects;
+mod locks;
 mod network;
 mod shutdown;
 
