@@ -41,8 +41,8 @@ pub enum ErrorCode {
     Unavailable,
     /// 500: a bug, logged with the request id.
     Internal,
-    /// A code this client version does not know.
-    #[serde(other)]
+    /// A code this client version does not know (never sent, so not in the schema).
+    #[serde(other, skip_serializing)]
     Unknown,
 }
 

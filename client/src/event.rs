@@ -38,10 +38,16 @@ pub enum EventStatusDto {
 pub struct EventCreateCmd {
     /// 1–200 characters.
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
     pub title: String,
     /// At most 2000 characters.
     #[serde(default)]
     #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// When the sale opens (RFC 3339).
     pub starts_at: DateTime<Utc>,
@@ -58,10 +64,16 @@ pub struct EventPatchCmd {
     /// 1–200 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
     pub title: Option<String>,
     /// At most 2000 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// New opening time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,9 +101,11 @@ pub struct EventListQry {
     pub status: Option<EventStatusDto>,
     /// 1-based page number (default 1).
     #[validate(range(min = 1, message = "must be at least 1"))]
+    #[param(minimum = 1, maximum = 4_294_967_295_i64)]
     pub page: Option<u32>,
     /// Items per page, 1–100 (default 20).
     #[validate(range(min = 1, max = 100, message = "must be between 1 and 100"))]
+    #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<u32>,
 }
 

@@ -27,9 +27,11 @@ pub enum OrderStatusDto {
 pub struct OrderPlaceCmd {
     /// The product to buy.
     #[validate(range(min = 1, message = "must be a product id"))]
+    #[schema(minimum = 1)]
     pub product_id: i64,
     /// Units, 1–1,000,000.
     #[validate(range(min = 1, max = 1_000_000, message = "must be between 1 and 1000000"))]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub quantity: u32,
 }
 
@@ -38,6 +40,7 @@ pub struct OrderPlaceCmd {
 pub struct OrderPayCmd {
     /// The payment provider's transaction id, 1–64 characters, unique across orders.
     #[validate(length(min = 1, max = 64, message = "must be 1 to 64 characters"))]
+    #[schema(min_length = 1, max_length = 64)]
     pub transaction_id: String,
     /// Must equal the order's `total_price`.
     pub amount: i64,
@@ -55,9 +58,11 @@ pub struct AdminOrderListQry {
     pub status: Option<OrderStatusDto>,
     /// 1-based page number (default 1).
     #[validate(range(min = 1, message = "must be at least 1"))]
+    #[param(minimum = 1, maximum = 4_294_967_295_i64)]
     pub page: Option<u32>,
     /// Items per page, 1–100 (default 20).
     #[validate(range(min = 1, max = 100, message = "must be between 1 and 100"))]
+    #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<u32>,
 }
 

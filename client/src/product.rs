@@ -27,10 +27,16 @@ pub enum ProductStatusDto {
 pub struct ProductCreateCmd {
     /// 1–200 characters.
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
     pub title: String,
     /// At most 2000 characters.
     #[serde(default)]
     #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// List price in minor units, 1–1,000,000,000,000.
     #[validate(range(
@@ -38,6 +44,7 @@ pub struct ProductCreateCmd {
         max = 1_000_000_000_000_i64,
         message = "must be between 1 and 1000000000000"
     ))]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub original_price: i64,
     /// Sale price in minor units, 1..=`original_price` (at most 1,000,000,000,000).
     #[validate(range(
@@ -45,17 +52,21 @@ pub struct ProductCreateCmd {
         max = 1_000_000_000_000_i64,
         message = "must be between 1 and 1000000000000"
     ))]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub flash_price: i64,
     /// Units for sale, 1–10,000,000.
     #[validate(range(min = 1, max = 10_000_000, message = "must be between 1 and 10000000"))]
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub stock: i64,
     /// Most units one buyer may hold, 1–100 (default 1).
     #[serde(default)]
     #[validate(range(min = 1, max = 100, message = "must be between 1 and 100"))]
+    #[schema(minimum = 1, maximum = 100)]
     pub per_user_limit: Option<u32>,
     /// Stock buckets, 1–1024 (default: 1, or `ordering.bucket_count` under `buckets`).
     #[serde(default)]
     #[validate(range(min = 1, max = 1024, message = "must be between 1 and 1024"))]
+    #[schema(minimum = 1, maximum = 1024)]
     pub bucket_count: Option<u32>,
 }
 
@@ -65,10 +76,16 @@ pub struct ProductPatchCmd {
     /// 1–200 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
     pub title: Option<String>,
     /// At most 2000 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// List price in minor units, 1–1,000,000,000,000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,6 +94,7 @@ pub struct ProductPatchCmd {
         max = 1_000_000_000_000_i64,
         message = "must be between 1 and 1000000000000"
     ))]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub original_price: Option<i64>,
     /// Sale price in minor units, 1..=`original_price` (at most 1,000,000,000,000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,10 +103,12 @@ pub struct ProductPatchCmd {
         max = 1_000_000_000_000_i64,
         message = "must be between 1 and 1000000000000"
     ))]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub flash_price: Option<i64>,
     /// Most units one buyer may hold, 1–100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[validate(range(min = 1, max = 100, message = "must be between 1 and 100"))]
+    #[schema(minimum = 1, maximum = 100)]
     pub per_user_limit: Option<u32>,
 }
 
@@ -100,6 +120,7 @@ pub struct ProductStockCmd {
         range(min = -10_000_000, max = 10_000_000, message = "must be between -10000000 and 10000000"),
         custom(function = "non_zero")
     )]
+    #[schema(minimum = -10_000_000, maximum = 10_000_000)]
     pub delta: i64,
 }
 
@@ -117,6 +138,7 @@ fn non_zero(delta: i64) -> Result<(), validator::ValidationError> {
 pub struct ProductBucketsCmd {
     /// 1–1024.
     #[validate(range(min = 1, max = 1024, message = "must be between 1 and 1024"))]
+    #[schema(minimum = 1, maximum = 1024)]
     pub count: u32,
 }
 

@@ -24,7 +24,7 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 /// Create a draft event.
-#[utoipa::path(post, path = "/api/v1/admin/events", tag = "admin",
+#[utoipa::path(post, path = "/api/v1/admin/events", tag = "admin", operation_id = "create_event",
     request_body = EventCreateCmd,
     responses((status = 201, body = EventDto), (status = 422, body = flash_sale_client::ErrorBody)),
     security(("bearer" = [])))]
@@ -38,7 +38,7 @@ pub(crate) async fn create(
 }
 
 /// List events, newest first.
-#[utoipa::path(get, path = "/api/v1/admin/events", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/admin/events", tag = "admin", operation_id = "admin_list_events",
     params(EventListQry),
     responses((status = 200, body = PageDto<EventDto>)),
     security(("bearer" = [])))]
@@ -51,8 +51,8 @@ pub(crate) async fn list(
 }
 
 /// One event with all its products.
-#[utoipa::path(get, path = "/api/v1/admin/events/{id}", tag = "admin",
-    params(("id" = i64, Path, description = "event id")),
+#[utoipa::path(get, path = "/api/v1/admin/events/{id}", tag = "admin", operation_id = "admin_get_event",
+    params(("id" = i64, Path, minimum = 1, description = "event id")),
     responses((status = 200, body = EventDetailDto), (status = 404, body = flash_sale_client::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn detail(
@@ -64,8 +64,8 @@ pub(crate) async fn detail(
 }
 
 /// Edit a draft or offline event.
-#[utoipa::path(patch, path = "/api/v1/admin/events/{id}", tag = "admin",
-    params(("id" = i64, Path, description = "event id")),
+#[utoipa::path(patch, path = "/api/v1/admin/events/{id}", tag = "admin", operation_id = "update_event",
+    params(("id" = i64, Path, minimum = 1, description = "event id")),
     request_body = EventPatchCmd,
     responses((status = 200, body = EventDto), (status = 409, body = flash_sale_client::ErrorBody)),
     security(("bearer" = [])))]
@@ -79,8 +79,8 @@ pub(crate) async fn update(
 }
 
 /// Put an event on sale (it needs a product).
-#[utoipa::path(post, path = "/api/v1/admin/events/{id}/online", tag = "admin",
-    params(("id" = i64, Path, description = "event id")),
+#[utoipa::path(post, path = "/api/v1/admin/events/{id}/online", tag = "admin", operation_id = "event_online",
+    params(("id" = i64, Path, minimum = 1, description = "event id")),
     responses((status = 200, body = EventDto), (status = 409, body = flash_sale_client::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn online(
@@ -92,8 +92,8 @@ pub(crate) async fn online(
 }
 
 /// Take an event off sale.
-#[utoipa::path(post, path = "/api/v1/admin/events/{id}/offline", tag = "admin",
-    params(("id" = i64, Path, description = "event id")),
+#[utoipa::path(post, path = "/api/v1/admin/events/{id}/offline", tag = "admin", operation_id = "event_offline",
+    params(("id" = i64, Path, minimum = 1, description = "event id")),
     responses((status = 200, body = EventDto), (status = 409, body = flash_sale_client::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn offline(
@@ -105,8 +105,8 @@ pub(crate) async fn offline(
 }
 
 /// Add a product to an event.
-#[utoipa::path(post, path = "/api/v1/admin/events/{id}/products", tag = "admin",
-    params(("id" = i64, Path, description = "event id")),
+#[utoipa::path(post, path = "/api/v1/admin/events/{id}/products", tag = "admin", operation_id = "create_product",
+    params(("id" = i64, Path, minimum = 1, description = "event id")),
     request_body = ProductCreateCmd,
     responses((status = 201, body = ProductDto), (status = 422, body = flash_sale_client::ErrorBody)),
     security(("bearer" = [])))]

@@ -19,7 +19,7 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 /// Every order, newest first, optionally by product and status.
-#[utoipa::path(get, path = "/api/v1/admin/orders", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/admin/orders", tag = "admin", operation_id = "admin_list_orders",
     params(AdminOrderListQry),
     responses((status = 200, body = PageDto<OrderDto>)),
     security(("bearer" = [])))]
@@ -32,8 +32,8 @@ pub(crate) async fn orders(
 }
 
 /// The database and stock-ledger views of a product's stock, side by side.
-#[utoipa::path(get, path = "/api/v1/admin/products/{id}/inventory", tag = "admin",
-    params(("id" = i64, Path, description = "product id")),
+#[utoipa::path(get, path = "/api/v1/admin/products/{id}/inventory", tag = "admin", operation_id = "product_inventory",
+    params(("id" = i64, Path, minimum = 1, description = "product id")),
     responses((status = 200, body = InventoryDto), (status = 404, body = flash_sale_client::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn inventory(
@@ -45,8 +45,8 @@ pub(crate) async fn inventory(
 }
 
 /// Compare the stock ledger with the database and repair the ledger from it.
-#[utoipa::path(post, path = "/api/v1/admin/products/{id}/reconcile", tag = "admin",
-    params(("id" = i64, Path, description = "product id")),
+#[utoipa::path(post, path = "/api/v1/admin/products/{id}/reconcile", tag = "admin", operation_id = "product_reconcile",
+    params(("id" = i64, Path, minimum = 1, description = "product id")),
     responses((status = 200, body = ReconcileDto), (status = 503, body = flash_sale_client::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn reconcile(

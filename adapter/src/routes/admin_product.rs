@@ -24,8 +24,8 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 /// Edit a product; new orders see the change.
-#[utoipa::path(patch, path = "/api/v1/admin/products/{id}", tag = "admin",
-    params(("id" = i64, Path, description = "product id")),
+#[utoipa::path(patch, path = "/api/v1/admin/products/{id}", tag = "admin", operation_id = "update_product",
+    params(("id" = i64, Path, minimum = 1, description = "product id")),
     request_body = ProductPatchCmd,
     responses((status = 200, body = ProductDto), (status = 422, body = flash_sale_client::ErrorBody)),
     security(("bearer" = [])))]
@@ -39,8 +39,8 @@ pub(crate) async fn update(
 }
 
 /// Put a product on sale.
-#[utoipa::path(post, path = "/api/v1/admin/products/{id}/online", tag = "admin",
-    params(("id" = i64, Path, description = "product id")),
+#[utoipa::path(post, path = "/api/v1/admin/products/{id}/online", tag = "admin", operation_id = "product_online",
+    params(("id" = i64, Path, minimum = 1, description = "product id")),
     responses((status = 200, body = ProductDto), (status = 404, body = flash_sale_client::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn online(
@@ -52,8 +52,8 @@ pub(crate) async fn online(
 }
 
 /// Take a product off sale.
-#[utoipa::path(post, path = "/api/v1/admin/products/{id}/offline", tag = "admin",
-    params(("id" = i64, Path, description = "product id")),
+#[utoipa::path(post, path = "/api/v1/admin/products/{id}/offline", tag = "admin", operation_id = "product_offline",
+    params(("id" = i64, Path, minimum = 1, description = "product id")),
     responses((status = 200, body = ProductDto), (status = 404, body = flash_sale_client::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn offline(
@@ -65,8 +65,8 @@ pub(crate) async fn offline(
 }
 
 /// Add units, or remove unsold ones.
-#[utoipa::path(post, path = "/api/v1/admin/products/{id}/stock", tag = "admin",
-    params(("id" = i64, Path, description = "product id")),
+#[utoipa::path(post, path = "/api/v1/admin/products/{id}/stock", tag = "admin", operation_id = "product_stock",
+    params(("id" = i64, Path, minimum = 1, description = "product id")),
     request_body = ProductStockCmd,
     responses((status = 200, body = ProductDto), (status = 409, body = flash_sale_client::ErrorBody)),
     security(("bearer" = [])))]
@@ -81,8 +81,8 @@ pub(crate) async fn stock(
 
 /// Re-arrange the product's buckets live: suspend, consolidate the unsold units,
 /// re-split them over `count` buckets, resume. Sold units stay where they are.
-#[utoipa::path(post, path = "/api/v1/admin/products/{id}/buckets", tag = "admin",
-    params(("id" = i64, Path, description = "product id")),
+#[utoipa::path(post, path = "/api/v1/admin/products/{id}/buckets", tag = "admin", operation_id = "product_buckets",
+    params(("id" = i64, Path, minimum = 1, description = "product id")),
     request_body = ProductBucketsCmd,
     responses((status = 200, body = ProductDto), (status = 422, body = flash_sale_client::ErrorBody),
               (status = 503, body = flash_sale_client::ErrorBody, description = "operations in flight did not finish; retry")),
@@ -99,8 +99,8 @@ pub(crate) async fn buckets(
 }
 
 /// The product's inventory ledger, oldest first.
-#[utoipa::path(get, path = "/api/v1/admin/products/{id}/ledger", tag = "admin",
-    params(("id" = i64, Path, description = "product id"), PageQry),
+#[utoipa::path(get, path = "/api/v1/admin/products/{id}/ledger", tag = "admin", operation_id = "product_ledger",
+    params(("id" = i64, Path, minimum = 1, description = "product id"), PageQry),
     responses((status = 200, body = PageDto<LedgerEntryDto>)),
     security(("bearer" = [])))]
 pub(crate) async fn ledger(

@@ -20,7 +20,7 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 /// Online events, newest first.
-#[utoipa::path(get, path = "/api/v1/events", tag = "buyer",
+#[utoipa::path(get, path = "/api/v1/events", tag = "buyer", operation_id = "list_events",
     params(PageQry),
     responses((status = 200, body = PageDto<EventDto>)),
     security(("bearer" = [])))]
@@ -33,8 +33,8 @@ pub(crate) async fn events(
 }
 
 /// An online event with its online products.
-#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "buyer",
-    params(("id" = i64, Path, description = "event id")),
+#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "buyer", operation_id = "get_event",
+    params(("id" = i64, Path, minimum = 1, description = "event id")),
     responses((status = 200, body = EventDetailDto), (status = 404, body = flash_sale_client::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn event(
@@ -46,8 +46,8 @@ pub(crate) async fn event(
 }
 
 /// A product whose event is online.
-#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "buyer",
-    params(("id" = i64, Path, description = "product id")),
+#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "buyer", operation_id = "get_product",
+    params(("id" = i64, Path, minimum = 1, description = "product id")),
     responses((status = 200, body = ProductDto), (status = 404, body = flash_sale_client::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn product(

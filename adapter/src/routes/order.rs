@@ -27,7 +27,7 @@ pub(crate) fn router() -> Router<AppState> {
 
 /// One of the caller's async placements: `queued`, then `succeeded` with the order id
 /// or `failed` with the reason, within 60 s.
-#[utoipa::path(get, path = "/api/v1/placements/{id}", tag = "buyer",
+#[utoipa::path(get, path = "/api/v1/placements/{id}", tag = "buyer", operation_id = "get_placement",
     params(("id" = String, Path, description = "placement id")),
     responses((status = 200, body = PlacementDto), (status = 404, body = flash_sale_client::ErrorBody)),
     security(("bearer" = [])))]
@@ -40,12 +40,13 @@ pub(crate) async fn placement(
 }
 
 /// Place an order: 201 with the order (sync, buckets), 202 with a placement (async).
-#[utoipa::path(post, path = "/api/v1/orders", tag = "buyer",
+#[utoipa::path(post, path = "/api/v1/orders", tag = "buyer", operation_id = "place_order",
     request_body = OrderPlaceCmd,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1–64 of [A-Za-z0-9_-]; the same key and body answer the first result again")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "1–64 of [A-Za-z0-9_-]; the same key and body answer the first result again")),
     responses((status = 201, body = OrderDto), (status = 202, body = PlacementDto),
+              (status = 404, body = flash_sale_client::ErrorBody, description = "NOT_FOUND: no such product"),
               (status = 409, body = flash_sale_client::ErrorBody, description = "SOLD_OUT, LIMIT_EXCEEDED, NOT_ON_SALE"),
-              (status = 422, body = flash_sale_client::ErrorBody),
+              (status = 422, body = flash_sale_client::ErrorBody, description = "VALIDATION_FAILED; IDEMPOTENCY_KEY_REUSED: the key came before with another body"),
               (status = 429, body = flash_sale_client::ErrorBody, description = "rate_limit.per_user_per_second")),
     security(("bearer" = [])))]
 pub(crate) async fn place(
@@ -76,7 +77,7 @@ pub(crate) async fn place(
 }
 
 /// The caller's orders, newest first.
-#[utoipa::path(get, path = "/api/v1/orders", tag = "buyer",
+#[utoipa::path(get, path = "/api/v1/orders", tag = "buyer", operation_id = "list_orders",
     params(PageQry),
     responses((status = 200, body = PageDto<OrderDto>)),
     security(("bearer" = [])))]
@@ -89,7 +90,7 @@ pub(crate) async fn list(
 }
 
 /// One of the caller's orders.
-#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "buyer",
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "buyer", operation_id = "get_order",
     params(("id" = String, Path, description = "order id")),
     responses((status = 200, body = OrderDto), (status = 404, body = flash_sale_client::ErrorBody)),
     security(("bearer" = [])))]
@@ -102,7 +103,7 @@ pub(crate) async fn detail(
 }
 
 /// Pay an order: the exact total, a unique transaction id, before it expires.
-#[utoipa::path(post, path = "/api/v1/orders/{id}/pay", tag = "buyer",
+#[utoipa::path(post, path = "/api/v1/orders/{id}/pay", tag = "buyer", operation_id = "pay_order",
     params(("id" = String, Path, description = "order id")),
     request_body = OrderPayCmd,
     responses((status = 200, body = OrderDto),
@@ -119,7 +120,7 @@ pub(crate) async fn pay(
 }
 
 /// Cancel an unpaid order; its units and quota come back once.
-#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "buyer",
+#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "buyer", operation_id = "cancel_order",
     params(("id" = String, Path, description = "order id")),
     responses((status = 200, body = OrderDto), (status = 409, body = flash_sale_client::ErrorBody)),
     security(("bearer" = [])))]
