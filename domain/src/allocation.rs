@@ -29,14 +29,18 @@ impl Allocation {
         Self(vec![BucketPart { bucket_no, units }])
     }
 
-    /// The parts, in order; `None` when empty, when a part has no unit or when a
-    /// bucket appears twice.
+    /// The parts, in order; `None` when empty, when a part has no unit, when a bucket
+    /// appears twice or when the units add up to more than a quantity can be.
     pub fn from_parts(parts: Vec<BucketPart>) -> Option<Self> {
         let distinct = parts
             .iter()
             .enumerate()
             .all(|(i, p)| parts[..i].iter().all(|q| q.bucket_no != p.bucket_no));
-        (!parts.is_empty() && distinct && parts.iter().all(|p| p.units > 0)).then_some(Self(parts))
+        let total = parts
+            .iter()
+            .try_fold(0u32, |sum, p| sum.checked_add(p.units));
+        (!parts.is_empty() && distinct && parts.iter().all(|p| p.units > 0) && total.is_some())
+            .then_some(Self(parts))
     }
 
     /// The parts, main bucket first.
