@@ -33,3 +33,8 @@ fi
 # The crash and shutdown tests spawn the real binary: build it first (debug).
 cargo build --locked -p flash-sale
 cargo test --workspace --locked -- --include-ignored "$@"
+# Schema-driven fuzzing of every operation with both roles (schemathesis; see the
+# script). Skipped when only some tests were asked for.
+if [ $# -eq 0 ]; then
+  scripts/fuzz.sh
+fi
