@@ -18,7 +18,12 @@ pub fn init(settings: &LogSettings) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match settings.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        // The spans once, outermost first (the current one is the last of them).
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
 }

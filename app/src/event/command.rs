@@ -130,7 +130,7 @@ impl EventStatusCmdExe {
         self.stock
             .warm(products.iter().map(|p| p.id).collect())
             .await;
-        tracing::info!(event.id = id.0, "event online");
+        tracing::info!("event online");
         Ok(self.views.event_dto(&event))
     }
 
@@ -144,7 +144,7 @@ impl EventStatusCmdExe {
             .map_err(AppError::domain)?;
         self.events.update(&event).await?;
         self.catalogue.invalidate_event(id).await;
-        tracing::info!(event.id = id.0, "event offline");
+        tracing::info!("event offline");
         Ok(self.views.event_dto(&event))
     }
 }

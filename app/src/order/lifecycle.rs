@@ -55,7 +55,7 @@ impl OrderPayCmdExe {
                 Ok(Payment::AlreadyPaid) => return Ok(assembler::order_dto(&order)),
                 Ok(Payment::Paid) => match self.orders.pay(&order).await {
                     Ok(()) => {
-                        tracing::info!(order.id = %order.id, "order paid");
+                        tracing::info!("order paid");
                         return Ok(assembler::order_dto(&order));
                     }
                     Err(GatewayError::NotFound) => {}
@@ -121,7 +121,7 @@ impl OrderCancelCmdExe {
                 status: current.status,
             }));
         };
-        tracing::info!(order.id = %cancelled.id, "order cancelled");
+        tracing::info!("order cancelled");
         Ok(assembler::order_dto(&cancelled))
     }
 }

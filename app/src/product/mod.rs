@@ -252,7 +252,7 @@ impl ProductStockCmdExe {
         self.catalogue
             .invalidate_product(id, product.event_id)
             .await;
-        tracing::info!(product.id = id.0, stock.delta = delta, "stock changed");
+        tracing::info!("stock changed");
         self.views.product_dto(&product).await
     }
 }
@@ -294,12 +294,7 @@ impl ProductBucketsCmdExe {
         self.catalogue
             .invalidate_product(id, product.event_id)
             .await;
-        tracing::info!(
-            product.id = id.0,
-            from = before.bucket_count.get(),
-            to = count,
-            "buckets re-arranged"
-        );
+        tracing::info!(from = before.bucket_count.get(), "buckets re-arranged");
         self.views.product_dto(&product).await
     }
 }

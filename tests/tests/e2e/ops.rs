@@ -281,3 +281,81 @@ async fn a_write_logs_with_its_request_id() {
         assert!(line.contains("write-7f3a"), "no request id in {line}");
     }
 }
+
+/// JSON log lines name each field once — the event's own fields and those of every
+/// span around it (the current span used to be written twice, and a use case's span
+/// and its log event both carried `event.id`) — and every line written during a
+/// request carries its id.
+#[tokio::test]
+#[ignore = "spawns the flash-sale binary; run scripts/test-all.sh"]
+async fn json_log_lines_name_each_field_once_and_carry_the_request_id() {
+    use flash_sale_client::{OrderPayCmd, OrderPlaceCmd, PlaceOrderAnswer};
+
+    let mut stores = flash_sale_tests::node::NodeStores::create(Backend::Sqlite).await;
+    stores.set("log.format", "json");
+    stores.set("log.level", "info");
+    let node = stores.start().await;
+    let admin = stores.admin(&node);
+    let (event, product) = online_product(&admin, 20, 5).await;
+    let buyer = stores.buyer(&node, "ann");
+    let cmd = OrderPlaceCmd {
+        product_id: product.id,
+        quantity: 1,
+    };
+    for pay in [true, false] {
+        let Ok(PlaceOrderAnswer::Created(order)) = buyer.place_order(&cmd, None).await else {
+            panic!("no order");
+        };
+        if pay {
+            let paid = OrderPayCmd {
+                transaction_id: format!("tx-{}", order.id),
+                amount: order.total_price,
+            };
+            buyer.pay(&order.id, &paid).await.expect("paid");
+        } else {
+            buyer.cancel(&order.id).await.expect("cancelled");
+        }
+    }
+    admin.product_stock(product.id, 5).await.expect("stock");
+    admin.product_buckets(product.id, 4).await.expect("buckets");
+    admin.product_offline(product.id).await.expect("offline");
+    admin.event_offline(event.id).await.expect("offline");
+
+    let log = node.log_text();
+    let mut during_requests = 0;
+    for line in log.lines().filter(|line| line.starts_with('{')) {
+        let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        let object = value.as_object().expect("an object");
+        assert!(
+            !object.contains_key("span"),
+            "the current span written apart from the list of spans: {line}"
+        );
+        let mut names: Vec<&str> = object
+            .keys()
+            .map(String::as_str)
+            .filter(|key| !matches!(*key, "timestamp" | "level" | "message" | "spans"))
+            .collect();
+        let spans = object.get("spans").and_then(|s| s.as_array());
+        for span in spans.into_iter().flatten() {
+            names.extend(
+                span.as_object()
+                    .expect("a span object")
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|key| *key != "name"),
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for name in &names {
+            assert!(seen.insert(*name), "{name} twice in {line}");
+        }
+        if spans.is_some_and(|spans| spans.iter().any(|s| s["name"] == "http")) {
+            during_requests += 1;
+            assert!(seen.contains("request.id"), "no request id in {line}");
+        }
+    }
+    assert!(
+        during_requests >= 5,
+        "too few lines written during requests to judge:\n{log}"
+    );
+}
