@@ -250,8 +250,15 @@ mod tests {
             for param in op["parameters"].as_array().into_iter().flatten() {
                 let schema = &param["schema"];
                 match param["name"].as_str() {
-                    Some("page" | "page_size") => {
+                    Some("page_size") => {
                         assert_eq!(schema["minimum"], 1, "{method} {path} {param}");
+                        assert_eq!(schema["maximum"], 100, "{method} {path} {param}");
+                    }
+                    // Any u32 page is served: an int32 format would call 2^31 invalid.
+                    Some("page") => {
+                        assert_eq!(schema["minimum"], 1, "{method} {path} {param}");
+                        assert_eq!(schema["maximum"], 4_294_967_295_u64, "{param}");
+                        assert_ne!(schema["format"], "int32", "{method} {path} {param}");
                     }
                     Some("id") if schema["type"] == "integer" => {
                         assert_eq!(schema["minimum"], 1, "{method} {path} {param}");

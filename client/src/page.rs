@@ -15,7 +15,7 @@ pub const DEFAULT_PAGE_SIZE: u32 = 20;
 pub struct PageQry {
     /// 1-based page number (default 1).
     #[validate(range(min = 1, message = "must be at least 1"))]
-    #[param(minimum = 1, maximum = 4_294_967_295_i64)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4_294_967_295_i64)]
     pub page: Option<u32>,
     /// Items per page, 1–100 (default 20).
     #[validate(range(min = 1, max = 100, message = "must be between 1 and 100"))]
