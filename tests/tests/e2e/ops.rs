@@ -108,10 +108,17 @@ async fn api_requests_over_the_per_address_rate_are_refused_but_operations_are_n
     let t = TestApp::spawn_with(backend, |s| s.rate_limit.per_ip_per_second = 3).await;
     let buyer = t.buyer("pam");
     let mut statuses = Vec::new();
-    for _ in 0..8 {
+    for i in 0..8 {
+        // A client naming another address each time is still the same socket address.
+        let forged = format!("203.0.113.{i}");
+        let headers = [
+            ("x-forwarded-for", forged.as_str()),
+            ("x-real-ip", forged.as_str()),
+            ("forwarded", "for=198.51.100.7"),
+        ];
         statuses.push(
             buyer
-                .raw("GET", "/api/v1/events", &[], None)
+                .raw("GET", "/api/v1/events", &headers, None)
                 .await
                 .expect("answer")
                 .status,
