@@ -64,7 +64,13 @@ async fn a_locked_database_answers_within_the_lock_timeout_and_consumes_nothing(
         "every buyer was answered while the lock was still held: {:?}",
         answers
             .iter()
-            .map(|(took, answer)| (took, answer.as_ref().map(|_| ()).map_err(|e| e.code())))
+            .map(|(took, answer)| (
+                took,
+                answer
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(flash_sale_client::ClientError::code)
+            ))
             .collect::<Vec<_>>()
     );
     // Its own wait for the lock, perhaps after the batch ahead of it waited too (one
