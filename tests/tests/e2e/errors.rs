@@ -401,33 +401,20 @@ async fn targets_and_headers_past_the_limits_are_refused_in_the_envelope(backend
     assert_envelope(&response, 414, ErrorCode::BadRequest);
     assert!(response.headers.contains_key("x-request-id"));
 
-    let value = "v".repeat(1024);
-    let names: Vec<String> = (0..20).map(|i| format!("x-big-{i}")).collect();
-    let big: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), value.as_str())).collect();
-    let response = t
-        .anon
-        .raw("GET", "/healthz", &big, None)
-        .await
-        .expect("answer");
-    assert_envelope(&response, 431, ErrorCode::BadRequest);
-
-    let names: Vec<String> = (0..70).map(|i| format!("x-many-{i}")).collect();
-    let many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
-    let response = t
-        .anon
-        .raw("GET", "/healthz", &many, None)
-        .await
-        .expect("answer");
-    assert_envelope(&response, 431, ErrorCode::BadRequest);
-
+    // `count` headers `x-<i>: value`, sent to /healthz.
+    let healthz_with = async |count: usize, value: &str| {
+        let names: Vec<String> = (0..count).map(|i| format!("x-{i}")).collect();
+        let headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), value)).collect();
+        t.anon
+            .raw("GET", "/healthz", &headers, None)
+            .await
+            .expect("answer")
+    };
+    let kib = "v".repeat(1024);
+    assert_envelope(&healthz_with(20, &kib).await, 431, ErrorCode::BadRequest);
+    assert_envelope(&healthz_with(70, "1").await, 431, ErrorCode::BadRequest);
     // Just under the limits is served.
-    let names: Vec<String> = (0..10).map(|i| format!("x-fine-{i}")).collect();
-    let fine: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), value.as_str())).collect();
-    let response = t
-        .anon
-        .raw("GET", "/healthz", &fine, None)
-        .await
-        .expect("answer");
+    let response = healthz_with(10, &kib).await;
     assert_eq!(response.status, 200, "{}", response.text);
     t.stop().await;
 }
