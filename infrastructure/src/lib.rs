@@ -18,3 +18,4 @@ pub mod db;
 pub mod embedded;
 pub mod redis;
 pub mod rocketmq;
+mod task;

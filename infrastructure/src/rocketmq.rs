@@ -16,14 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use flash_sale_domain::UserId;
-use flash_sale_domain::allocation::Allocation;
-use flash_sale_domain::event::EventId;
 use flash_sale_domain::gateway::{GatewayError, PlacementQueue};
-use flash_sale_domain::order::IdempotencyKey;
-use flash_sale_domain::placement::{Placement, PlacementId, PlacementStatus};
-use flash_sale_domain::product::ProductId;
+use flash_sale_domain::placement::Placement;
 use flash_sale_domain::{Cause, Chain};
 use rocketmq_client_rust::{
     ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
@@ -34,10 +28,10 @@ use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_model::common::message::message_single::Message;
 use rocketmq_model::result::SendStatus;
 use rocketmq_runtime::{RuntimeConfig, RuntimeOwner, ShutdownDeadline};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::batching::{Batcher, Stopped};
+use crate::task::PlacementTask;
 
 /// How long the client may take to stop.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
@@ -59,68 +53,6 @@ pub struct RocketMqSettings {
     pub consume: bool,
     /// Tasks handed over but not yet consumed, at most.
     pub capacity: usize,
-}
-
-/// A placement on the wire.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct PlacementTask {
-    id: String,
-    user_id: String,
-    event_id: i64,
-    product_id: i64,
-    bucket_no: u32,
-    /// The parts (`3:1,5:1`) when the units came from several buckets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    bucket_split: Option<String>,
-    quantity: u32,
-    unit_price: i64,
-    idempotency_key: Option<String>,
-    request_fingerprint: String,
-    created_at: DateTime<Utc>,
-}
-
-impl From<&Placement> for PlacementTask {
-    fn from(p: &Placement) -> Self {
-        Self {
-            id: p.id.as_str().to_owned(),
-            user_id: p.user_id.as_str().to_owned(),
-            event_id: p.event_id.0,
-            product_id: p.product_id.0,
-            bucket_no: p.bucket_no(),
-            bucket_split: p.allocation.stored_split(),
-            quantity: p.quantity,
-            unit_price: p.unit_price,
-            idempotency_key: p.idempotency_key.as_ref().map(|k| k.as_str().to_owned()),
-            request_fingerprint: p.request_fingerprint.clone(),
-            created_at: p.created_at,
-        }
-    }
-}
-
-impl PlacementTask {
-    fn into_placement(self) -> Option<Placement> {
-        Some(Placement {
-            id: PlacementId::parse(&self.id)?,
-            user_id: UserId::parse(&self.user_id).ok()?,
-            event_id: EventId(self.event_id),
-            product_id: ProductId(self.product_id),
-            allocation: Allocation::from_stored(
-                self.bucket_no,
-                self.quantity,
-                self.bucket_split.as_deref(),
-            )?,
-            quantity: self.quantity,
-            unit_price: self.unit_price,
-            idempotency_key: match self.idempotency_key {
-                Some(k) => Some(IdempotencyKey::parse(&k).ok()?),
-                None => None,
-            },
-            request_fingerprint: self.request_fingerprint,
-            status: PlacementStatus::Queued,
-            created_at: self.created_at,
-            updated_at: self.created_at,
-        })
-    }
 }
 
 /// The placements of a message body: a JSON array of tasks (or one task, as sent
@@ -359,8 +291,13 @@ impl PlacementQueue for RocketMqTaskQueue {
 
 #[cfg(test)]
 mod tests {
-    use flash_sale_domain::order::OrderRequest;
-    use flash_sale_domain::placement::NewPlacement;
+    use chrono::Utc;
+    use flash_sale_domain::UserId;
+    use flash_sale_domain::allocation::Allocation;
+    use flash_sale_domain::event::EventId;
+    use flash_sale_domain::order::{IdempotencyKey, OrderRequest};
+    use flash_sale_domain::placement::{NewPlacement, PlacementId};
+    use flash_sale_domain::product::ProductId;
 
     use super::*;
 

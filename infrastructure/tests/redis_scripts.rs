@@ -69,6 +69,7 @@ fn request<'a>(user: &'a UserId, quantity: u32, limit: u32, token: &'a str) -> R
         limit,
         token,
         kind: HoldKind::Order,
+        placement: None,
     }
 }
 

@@ -19,7 +19,8 @@ use flash_sale_infrastructure::db::{
 };
 use flash_sale_infrastructure::embedded::{EmbeddedLocks, EmbeddedStockLedger, EmbeddedTaskQueue};
 use flash_sale_infrastructure::redis::{
-    Redis, RedisLocks, RedisNoticeBus, RedisProbe, RedisSharedCache, RedisStockLedger,
+    Redis, RedisLocks, RedisNoticeBus, RedisPlacements, RedisProbe, RedisSharedCache,
+    RedisStockLedger,
 };
 use flash_sale_infrastructure::rocketmq::{RocketMqSettings, RocketMqTaskQueue};
 use secrecy::SecretString;
@@ -134,6 +135,14 @@ fn ports(settings: &Settings, db: &Database, redis: Option<&Redis>) -> Ports {
         ports.locks = Arc::new(RedisLocks::new(redis.clone()));
         ports.shared_cache = Some(Arc::new(RedisSharedCache::new(redis.clone())));
         ports.bus = Some(Arc::new(RedisNoticeBus::new(redis.clone())));
+        // On one node the reservation script records a placement beside its hold (the
+        // ledger says so); the placements are read from there until they resolve.
+        if ports.stock.records_placements() {
+            ports.placements = Arc::new(RedisPlacements::new(
+                redis.clone(),
+                SeaOrmPlacementGateway::new(db.clone()),
+            ));
+        }
     }
     ports
 }

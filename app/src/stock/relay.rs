@@ -4,7 +4,8 @@
 //! 2. suspend the product under a lease — new reservations and returns wait;
 //! 3. wait until nothing is in progress: no sync order between its reservation and
 //!    its settlement, no return, no placement that is not yet a durable row (queued
-//!    placements are carried over, they need not finish);
+//!    placements are carried over, they need not finish; those recorded in the stock
+//!    ledger with their reservation get their rows written now);
 //! 4. in one database transaction: change the layout (re-arrangement), read the
 //!    stock with its rows locked and rewrite the ledger from it, then commit;
 //! 5. always end the suspension and let go of the lock, error or not.
@@ -137,7 +138,8 @@ impl StockService {
 
     /// Waits until nothing that moves the product's stock is in progress: no sync
     /// order between reservation and settlement, no return, and every placement hold
-    /// a durable row. New work is held off by the suspension, so this only shrinks.
+    /// a durable row (written now for placements recorded with their holds). New work
+    /// is held off by the suspension, so this only shrinks.
     async fn quiesce(&self, product_id: ProductId, retry: &str) -> Result<(), AppError> {
         let deadline = tokio::time::Instant::now() + QUIESCE_WAIT;
         let mut durable: HashSet<String> = HashSet::new();
@@ -157,7 +159,7 @@ impl StockService {
                 .map(|h| h.token.clone())
                 .collect();
             if !unknown.is_empty() {
-                durable.extend(self.placements.existing(&unknown).await?);
+                durable.extend(self.placements.write_rows(&unknown).await?);
             }
             let placements = unknown.iter().filter(|t| !durable.contains(*t)).count();
             if orders == 0 && placements == 0 && view.returns.is_empty() {

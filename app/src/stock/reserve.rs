@@ -36,6 +36,12 @@ impl StockService {
         }
     }
 
+    /// Whether a placement's reservation records the placement too (then it gets no row
+    /// until it resolves).
+    pub fn records_placements(&self) -> bool {
+        self.ledger.records_placements()
+    }
+
     /// Ends a reservation; a failure is logged and left for the recovery job (which
     /// asks the database what became of the hold).
     pub async fn settle(

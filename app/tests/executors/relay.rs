@@ -140,9 +140,10 @@ async fn a_re_arrangement_waits_for_an_order_between_its_reservation_and_settlem
 async fn durable_queued_placements_are_carried_over_without_waiting() {
     let steps = Log::default();
     let mut mocks = protocol(&steps, |_| vec![hold("placement-1", HoldKind::Placement)]);
+    // Rows are written for those that are not rows yet (recorded with their holds).
     mocks
         .placements
-        .expect_existing()
+        .expect_write_rows()
         .times(1)
         .withf(|tokens| tokens == ["placement-1".to_owned()])
         .returning(|tokens| Ok(tokens.iter().cloned().collect()));

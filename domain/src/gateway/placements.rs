@@ -17,6 +17,11 @@ pub struct Fulfil {
     pub order: Order,
     /// The buyer's limit.
     pub limit: PerUserLimit,
+    /// The placement as accepted, when it has no row of its own (it was recorded
+    /// with its reservation, see [`crate::gateway::StockLedger::records_placements`]):
+    /// its row is written with the order, already `succeeded`. `None`: the row exists
+    /// (or existed) and is claimed.
+    pub unwritten: Option<Placement>,
 }
 
 /// What became of one placement in [`PlacementGateway::fulfil`].
@@ -37,7 +42,8 @@ pub enum Fulfilled {
     },
 }
 
-/// Stores async placements (embedded mode and the default: durable rows).
+/// Stores async placements: rows from the start (embedded mode, a Redis Cluster), or —
+/// on one Redis — recorded with their reservations and written as rows once resolved.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait PlacementGateway: Send + Sync {
@@ -114,6 +120,19 @@ pub trait PlacementGateway: Send + Sync {
     /// # Errors
     /// `Unavailable`.
     async fn existing(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, GatewayError>;
+
+    /// Which of `ids` have a placement row, after writing a `queued` row for each of
+    /// them that is still queued but recorded elsewhere (with its reservation, in the
+    /// stock ledger): a re-lay carries queued rows to their new buckets, so it makes
+    /// every queued placement a row first. A gateway that always writes rows answers
+    /// as [`Self::existing`].
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn write_rows(
         &self,
         ids: &[String],
     ) -> Result<std::collections::HashSet<String>, GatewayError>;

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 
 use super::GatewayError;
 use crate::allocation::Allocation;
+use crate::placement::Placement;
 use crate::product::ProductId;
 use crate::stock::{BucketDelta, StockBucket};
 use crate::user::UserId;
@@ -62,6 +63,10 @@ pub struct ReserveRequest<'a> {
     pub token: &'a str,
     /// What it is for.
     pub kind: HoldKind,
+    /// The placement this reservation is for, recorded beside the hold in the same
+    /// step when the ledger records placements ([`StockLedger::records_placements`]);
+    /// its allocation is the ledger's to choose (the one given is ignored).
+    pub placement: Option<&'a Placement>,
 }
 
 /// What a reservation did.
@@ -174,6 +179,12 @@ pub trait StockLedger: Send + Sync {
     /// # Errors
     /// `Unavailable` when the ledger cannot be reached.
     async fn reserve<'a>(&self, request: ReserveRequest<'a>) -> Result<Reservation, GatewayError>;
+
+    /// Whether a reservation for a placement records the placement itself, beside
+    /// its hold and in the same step ([`ReserveRequest::placement`]): then the
+    /// placement needs no row of its own until it resolves, and the placement gateway
+    /// in use reads it from there.
+    fn records_placements(&self) -> bool;
 
     /// Ends the hold `token` exactly once: its units stop being in flight (and, when
     /// released, go back to their buckets with the buyer's quota). The ledger's own

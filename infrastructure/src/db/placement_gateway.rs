@@ -19,7 +19,10 @@ use flash_sale_domain::order::{IdempotencyKey, OrderError, OrderId};
 use flash_sale_domain::placement::{Placement, PlacementId, PlacementStatus};
 use flash_sale_domain::product::ProductId;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
 
 use super::entity::placement;
 use super::error::duplicate_key;
@@ -28,7 +31,7 @@ use super::group_commit::{Committer, all_or_each};
 use super::order_gateway::stored_allocation;
 use super::order_write::{is_primary_key_violation, with_retries};
 use super::placement_write::{batch_in, one_in};
-use super::stock_rows::i32_of;
+use super::stock_rows::{Sql, i32_of};
 use super::{Database, db_error};
 
 const QUEUED: &str = "queued";
@@ -82,6 +85,83 @@ async fn insert_batch(db: &Database, placements: &[Placement]) -> Vec<Result<(),
     .await
 }
 
+/// Inserts the rows of `placements`, skipping any whose id (or buyer and key) is taken;
+/// how many it wrote.
+async fn insert_unless_present(
+    conn: &impl ConnectionTrait,
+    backend: DbBackend,
+    placements: &[Placement],
+) -> Result<u64, DbErr> {
+    if placements.is_empty() {
+        return Ok(0);
+    }
+    let ignore = if backend == DbBackend::MySql {
+        "IGNORE "
+    } else {
+        ""
+    };
+    let mut insert = Sql::new(
+        backend,
+        &format!(
+            "INSERT {ignore}INTO placements (id, user_id, event_id, product_id, bucket_no, \
+             quantity, bucket_split, unit_price, idempotency_key, request_fingerprint, status, \
+             order_id, error_code, error_message, created_at, updated_at) VALUES "
+        ),
+    );
+    for (i, p) in placements.iter().enumerate() {
+        let (order_id, error_code, error_message) = resolution(&p.status);
+        insert.push(if i == 0 { "(" } else { ", (" });
+        insert
+            .value(p.id.as_str())
+            .push(", ")
+            .value(p.user_id.as_str())
+            .push(", ")
+            .value(p.event_id.0)
+            .push(", ")
+            .value(p.product_id.0)
+            .push(", ")
+            .value(i32_of(p.bucket_no()))
+            .push(", ")
+            .value(i32_of(p.quantity))
+            .push(", ")
+            .value(p.allocation.stored_split())
+            .push(", ")
+            .value(p.unit_price)
+            .push(", ")
+            .value(p.idempotency_key.as_ref().map(|k| k.as_str().to_owned()))
+            .push(", ")
+            .value(p.request_fingerprint.as_str())
+            .push(", ")
+            .value(p.status.as_str())
+            .push(", ")
+            .value(order_id)
+            .push(", ")
+            .value(error_code)
+            .push(", ")
+            .value(error_message)
+            .push(", ")
+            .value(p.created_at)
+            .push(", ")
+            .value(p.updated_at)
+            .push(")");
+    }
+    if backend != DbBackend::MySql {
+        insert.push(" ON CONFLICT DO NOTHING");
+    }
+    Ok(conn.execute_raw(insert.statement()).await?.rows_affected())
+}
+
+/// A status's order id, error code and message columns.
+fn resolution(status: &PlacementStatus) -> (Option<String>, Option<String>, Option<String>) {
+    match status {
+        PlacementStatus::Queued => (None, None, None),
+        PlacementStatus::Succeeded(order) => (Some(order.as_str().to_owned()), None, None),
+        PlacementStatus::Failed { code, message } => {
+            (None, Some(code.clone()), Some(message.clone()))
+        }
+    }
+}
+
 fn to_domain(row: placement::Model) -> Result<Placement, GatewayError> {
     let status = match row.status.as_str() {
         QUEUED => PlacementStatus::Queued,
@@ -117,14 +197,8 @@ fn to_domain(row: placement::Model) -> Result<Placement, GatewayError> {
     })
 }
 
-fn placement_row(p: &Placement) -> placement::ActiveModel {
-    let (order_id, error_code, error_message) = match &p.status {
-        PlacementStatus::Queued => (None, None, None),
-        PlacementStatus::Succeeded(order) => (Some(order.as_str().to_owned()), None, None),
-        PlacementStatus::Failed { code, message } => {
-            (None, Some(code.clone()), Some(message.clone()))
-        }
-    };
+pub(super) fn placement_row(p: &Placement) -> placement::ActiveModel {
+    let (order_id, error_code, error_message) = resolution(&p.status);
     placement::ActiveModel {
         id: Set(p.id.as_str().to_owned()),
         user_id: Set(p.user_id.as_str().to_owned()),
@@ -146,6 +220,40 @@ fn placement_row(p: &Placement) -> placement::ActiveModel {
 }
 
 impl SeaOrmPlacementGateway {
+    /// Writes the row of a placement recorded elsewhere (as it is: queued, or
+    /// resolved) unless a row with its id exists; whether it wrote it.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    pub async fn adopt(&self, p: &Placement) -> Result<bool, GatewayError> {
+        let written = with_retries(|| async {
+            let tx = self.db.begin_write().await?;
+            let result =
+                insert_unless_present(&*tx, self.db.backend(), std::slice::from_ref(p)).await;
+            tx.finish(result, |_| true).await
+        })
+        .await
+        .map_err(db_error)?;
+        Ok(written == 1)
+    }
+
+    /// [`Self::adopt`] for many, in one statement.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    pub async fn adopt_all(&self, placements: &[Placement]) -> Result<(), GatewayError> {
+        for chunk in placements.chunks(500) {
+            with_retries(|| async {
+                let tx = self.db.begin_write().await?;
+                let result = insert_unless_present(&*tx, self.db.backend(), chunk).await;
+                tx.finish(result, |_| true).await
+            })
+            .await
+            .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
     async fn try_batch(&self, batch: &[Fulfil]) -> Result<bool, DbErr> {
         let tx = self.db.begin_write().await?;
         let result = batch_in(&tx, &self.db, batch).await;
@@ -161,6 +269,19 @@ impl SeaOrmPlacementGateway {
     async fn fulfil_one(&self, item: &Fulfil) -> Result<Fulfilled, GatewayError> {
         match with_retries(|| self.try_one(item)).await {
             Ok(outcome) => Ok(outcome),
+            // Someone wrote the row of a placement that had none meanwhile (a re-lay
+            // as queued, the sweeper as failed): go by that row.
+            Err(e)
+                if item.unwritten.is_some()
+                    && (is_primary_key_violation(&e)
+                        || duplicate_key(&e) == Some(UniqueKey::PlacementId)) =>
+            {
+                let written = Fulfil {
+                    unwritten: None,
+                    ..item.clone()
+                };
+                Box::pin(self.fulfil_one(&written)).await
+            }
             // A retried commit whose answer was lost meets its own order.
             Err(e)
                 if is_primary_key_violation(&e)
@@ -291,6 +412,11 @@ impl PlacementGateway for SeaOrmPlacementGateway {
             .into_iter()
             .map(to_domain)
             .collect()
+    }
+
+    /// Rows are written from the start: nothing to write.
+    async fn write_rows(&self, ids: &[String]) -> Result<HashSet<String>, GatewayError> {
+        self.existing(ids).await
     }
 
     #[tracing::instrument(skip_all, fields(ids = ids.len()))]

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use flash_sale_domain::allocation::Allocation;
 use flash_sale_domain::gateway::{Fulfil, Fulfilled};
 use flash_sale_domain::order::OrderError;
+use flash_sale_domain::placement::PlacementStatus;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait,
@@ -16,6 +17,7 @@ use sea_orm::{
 use super::entity::placement;
 use super::order_gateway::stored_allocation;
 use super::order_write::{Placed, place_all_in, place_in};
+use super::placement_gateway::placement_row;
 use super::stock_rows::{Sql, locked};
 use super::{Database, WriteTx};
 
@@ -69,7 +71,8 @@ fn queued_rows(backend: DbBackend, ids: &[&str]) -> sea_orm::Select<placement::E
 
 /// Locks the batch's placement rows and reads where the queued ones' units are now:
 /// placement id → allocation (a re-arrangement may have moved them since the task was
-/// sent). Rows no longer queued are left out.
+/// sent), and the ids of every row found. Rows no longer queued are left out of the
+/// first.
 ///
 /// The rows are found by id alone and their status is checked here: with `status =
 /// 'queued'` in the statement, PostgreSQL (whose statistics lag behind a table that
@@ -80,10 +83,12 @@ async fn queued_allocations(
     tx: &WriteTx,
     backend: DbBackend,
     ids: &[&str],
-) -> Result<HashMap<String, Allocation>, DbErr> {
+) -> Result<(HashMap<String, Allocation>, HashSet<String>), DbErr> {
     look_up_by_key(&**tx, backend).await?;
     let rows = queued_rows(backend, ids).all(&**tx).await?;
-    rows.into_iter()
+    let present = rows.iter().map(|row| row.id.clone()).collect();
+    let queued = rows
+        .into_iter()
         .filter(|row| row.status == QUEUED)
         .map(|row| {
             let allocation =
@@ -91,14 +96,18 @@ async fn queued_allocations(
                     .map_err(|e| DbErr::Custom(e.to_string()))?;
             Ok((row.id, allocation))
         })
-        .collect()
+        .collect::<Result<_, DbErr>>()?;
+    Ok((queued, present))
 }
 
 /// `queued → succeeded` for every placement of `batch` in one update; whether every
 /// row was there. Only after [`queued_allocations`] has locked the rows and seen them
 /// queued (the lock, or SQLite's single writer, keeps them so), which is why the
 /// statement names them by id alone (see there).
-async fn claim_all(tx: &WriteTx, backend: DbBackend, batch: &[Fulfil]) -> Result<bool, DbErr> {
+async fn claim_all(tx: &WriteTx, backend: DbBackend, batch: &[&Fulfil]) -> Result<bool, DbErr> {
+    if batch.is_empty() {
+        return Ok(true);
+    }
     let claims = batch
         .iter()
         .map(|item| {
@@ -161,21 +170,58 @@ pub fn consumer_lookups(
     )
 }
 
-/// The batch's orders with their units where their placement rows say.
+/// The batch's orders with their units where their placement rows say, or — for a
+/// placement with no row yet ([`Fulfil::unwritten`]) — where it was reserved; `None`
+/// when a row is no longer queued, or a placement has no row and no record.
 fn current_orders(
     batch: &[Fulfil],
-    allocations: &HashMap<String, Allocation>,
+    (allocations, present): &(HashMap<String, Allocation>, HashSet<String>),
 ) -> Result<Option<Vec<Fulfil>>, DbErr> {
     let mut items = Vec::with_capacity(batch.len());
     for item in batch {
-        let Some(allocation) = allocations.get(placement_of(item)?) else {
-            return Ok(None);
-        };
+        let id = placement_of(item)?;
         let mut item = item.clone();
-        item.order.allocation = allocation.clone();
+        match (allocations.get(id), &item.unwritten) {
+            (Some(allocation), _) => {
+                item.order.allocation = allocation.clone();
+                item.unwritten = None;
+            }
+            (None, Some(unwritten)) if !present.contains(id) => {
+                item.order.allocation = unwritten.allocation.clone();
+            }
+            _ => return Ok(None),
+        }
         items.push(item);
     }
     Ok(Some(items))
+}
+
+/// Claims the rows of the batch's placements that have one, and writes the rows of
+/// those that have none, already `succeeded` (a plain insert: if someone wrote one
+/// meanwhile, the transaction fails and is tried again by that row). Whether every
+/// placement is the batch's now.
+async fn claim_or_write(tx: &WriteTx, backend: DbBackend, batch: &[Fulfil]) -> Result<bool, DbErr> {
+    let (new, claimed): (Vec<&Fulfil>, Vec<&Fulfil>) =
+        batch.iter().partition(|item| item.unwritten.is_some());
+    if !claim_all(tx, backend, &claimed).await? {
+        return Ok(false);
+    }
+    if !new.is_empty() {
+        let rows = new
+            .iter()
+            .filter_map(|item| {
+                let mut row = item.unwritten.clone()?;
+                row.allocation = item.order.allocation.clone();
+                row.status = PlacementStatus::Succeeded(item.order.id.clone());
+                row.updated_at = item.order.created_at;
+                Some(placement_row(&row))
+            })
+            .collect::<Vec<_>>();
+        placement::Entity::insert_many(rows)
+            .exec_without_returning(&**tx)
+            .await?;
+    }
+    Ok(true)
 }
 
 /// The whole batch in one transaction: the placement rows locked and claimed, summed
@@ -190,11 +236,11 @@ pub(super) async fn batch_in(tx: &WriteTx, db: &Database, batch: &[Fulfil]) -> R
     if ids.iter().collect::<HashSet<_>>().len() != ids.len() {
         return Ok(false);
     }
-    let allocations = queued_allocations(tx, db.backend(), &ids).await?;
-    let Some(batch) = current_orders(batch, &allocations)? else {
+    let rows = queued_allocations(tx, db.backend(), &ids).await?;
+    let Some(batch) = current_orders(batch, &rows)? else {
         return Ok(false);
     };
-    if !claim_all(tx, db.backend(), &batch).await? {
+    if !claim_or_write(tx, db.backend(), &batch).await? {
         return Ok(false);
     }
     let orders: Vec<_> = batch.iter().map(|i| (&i.order, i.limit)).collect();
@@ -219,12 +265,12 @@ async fn resolved_as(tx: &WriteTx, id: &str) -> Result<Fulfilled, DbErr> {
 /// transaction with the units where the row says.
 pub(super) async fn one_in(tx: &WriteTx, db: &Database, item: &Fulfil) -> Result<Fulfilled, DbErr> {
     let id = placement_of(item)?;
-    let allocations = queued_allocations(tx, db.backend(), &[id]).await?;
-    let Some(current) = current_orders(std::slice::from_ref(item), &allocations)? else {
+    let rows = queued_allocations(tx, db.backend(), &[id]).await?;
+    let Some(current) = current_orders(std::slice::from_ref(item), &rows)? else {
         return resolved_as(tx, id).await;
     };
     let item = &current[0];
-    if !claim_all(tx, db.backend(), std::slice::from_ref(item)).await? {
+    if !claim_or_write(tx, db.backend(), std::slice::from_ref(item)).await? {
         return resolved_as(tx, id).await;
     }
     Ok(

@@ -73,6 +73,11 @@ impl EmbeddedStockLedger {
 
 #[async_trait]
 impl StockLedger for EmbeddedStockLedger {
+    /// In process, a placement is a database row from the start.
+    fn records_placements(&self) -> bool {
+        false
+    }
+
     async fn reserve<'a>(&self, request: ReserveRequest<'a>) -> Result<Reservation, GatewayError> {
         let Some(stock) = self.product(request.product_id) else {
             return Ok(Reservation::NotLoaded);

@@ -42,6 +42,7 @@ fn request(user: &UserId, quantity: u32, limit: u32) -> ReserveRequest<'_> {
         limit,
         token: Box::leak(token.into_boxed_str()),
         kind: HoldKind::Order,
+        placement: None,
     }
 }
 

@@ -10,6 +10,7 @@
 mod bus;
 mod cache;
 mod locks;
+mod placements;
 mod stock_ledger;
 
 use std::time::Duration;
@@ -24,6 +25,7 @@ use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 pub use bus::RedisNoticeBus;
 pub use cache::RedisSharedCache;
 pub use locks::RedisLocks;
+pub use placements::RedisPlacements;
 pub use stock_ledger::RedisStockLedger;
 
 /// How long one Redis call may take before it counts as unavailable.

@@ -41,6 +41,9 @@ impl StockLedger for FaultyLedger {
         let key = format!("{} {}", request.product_id.0, request.user_id.as_str());
         faulty!(self, "reserve", key, self.inner.reserve(request))
     }
+    fn records_placements(&self) -> bool {
+        self.inner.records_placements()
+    }
     async fn settle(
         &self,
         product_id: ProductId,

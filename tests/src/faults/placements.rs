@@ -98,6 +98,14 @@ impl PlacementGateway for FaultyPlacements {
     async fn existing(&self, ids: &[String]) -> Result<HashSet<String>, GatewayError> {
         faulty!(self, "existing", String::new(), self.inner.existing(ids))
     }
+    async fn write_rows(&self, ids: &[String]) -> Result<HashSet<String>, GatewayError> {
+        faulty!(
+            self,
+            "write_rows",
+            String::new(),
+            self.inner.write_rows(ids)
+        )
+    }
 }
 
 /// The real task queue behind a fault plan. Key: the placement id and buyer.

@@ -17,6 +17,7 @@ mod ops;
 mod orders;
 mod placements;
 mod races;
+mod recorded;
 mod switching;
 mod validation;
 

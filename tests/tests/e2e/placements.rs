@@ -54,7 +54,7 @@ fn cmd(product_id: i64, quantity: u32) -> OrderPlaceCmd {
 }
 
 /// An online async event with one product.
-async fn async_product(t: &TestApp, stock: i64, limit: u32) -> i64 {
+pub(crate) async fn async_product(t: &TestApp, stock: i64, limit: u32) -> i64 {
     let event = t
         .admin
         .create_event(&running_event("Async sale", Some(StrategyDto::Async)))
@@ -389,6 +389,9 @@ impl PlacementGateway for Outage {
     }
     async fn existing(&self, ids: &[String]) -> Result<HashSet<String>, GatewayError> {
         self.inner.existing(ids).await
+    }
+    async fn write_rows(&self, ids: &[String]) -> Result<HashSet<String>, GatewayError> {
+        self.inner.write_rows(ids).await
     }
 }
 

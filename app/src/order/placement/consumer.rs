@@ -128,7 +128,14 @@ impl PlacementConsumeCmdExe {
                 continue;
             };
             match placement.to_order(now, self.payment_timeout) {
-                Ok(order) => items.push((placement, Fulfil { order, limit })),
+                Ok(order) => items.push((
+                    placement,
+                    Fulfil {
+                        order,
+                        limit,
+                        unwritten: None,
+                    },
+                )),
                 Err(e) => {
                     let code = DomainError::from(e.clone()).code();
                     self.fail(&placement, code, &e.to_string(), &mut report)

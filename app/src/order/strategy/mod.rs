@@ -11,6 +11,7 @@ use flash_sale_domain::allocation::Allocation;
 use flash_sale_domain::event::Event;
 use flash_sale_domain::gateway::{HoldKind, Reservation, ReserveRequest};
 use flash_sale_domain::order::{IdempotencyKey, Order, OrderError, OrderRequest};
+use flash_sale_domain::placement::Placement;
 use flash_sale_domain::product::{PerUserLimit, Product};
 use flash_sale_domain::{Strategy, UserId};
 
@@ -95,6 +96,7 @@ pub(crate) async fn reserve(
     ctx: &PlaceContext<'_>,
     token: &str,
     kind: HoldKind,
+    placement: Option<&Placement>,
 ) -> Result<Allocation, AppError> {
     let limit = ctx.product.per_user_limit;
     let reservation = stock
@@ -105,6 +107,7 @@ pub(crate) async fn reserve(
             limit: limit.get(),
             token,
             kind,
+            placement,
         })
         .await?;
     count_bucket(ctx, &reservation);

@@ -1,9 +1,11 @@
-//! `async`: reserve, store the placement as `queued`, hand a task to the queue, 202.
+//! `async`: reserve, store the placement as `queued` (with Redis, the reservation
+//! records it), hand a task to the queue, 202.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use flash_sale_domain::Chain;
+use flash_sale_domain::allocation::Allocation;
 use flash_sale_domain::gateway::{
     Clock, GatewayError, HoldKind, PlacementGateway, PlacementQueue, Settlement, UniqueKey,
 };
@@ -38,45 +40,14 @@ impl AsyncOrdering {
         }
     }
 
-    async fn release(&self, placement: &Placement) {
-        self.stock
-            .settle_placement(placement, Settlement::Released)
-            .await;
-    }
-}
-
-#[async_trait]
-impl OrderingStrategy for AsyncOrdering {
-    #[tracing::instrument(skip_all, fields(product.id = ctx.product.id.0, order.quantity = ctx.request.quantity))]
-    async fn place(&self, ctx: PlaceContext<'_>) -> Result<PlaceOrderOutcome, AppError> {
-        let id = PlacementId::generate();
-        let allocation = reserve(&self.stock, &ctx, id.as_str(), HoldKind::Placement).await?;
-        let placement = Placement::queue(NewPlacement {
-            id: id.clone(),
-            user_id: ctx.user.clone(),
-            event_id: ctx.event.id,
-            request: ctx.request,
-            allocation: allocation.clone(),
-            unit_price: ctx.product.pricing.flash(),
-            idempotency_key: ctx.key.cloned(),
-            now: self.clock.now(),
-        });
-        let placement = match placement {
-            Ok(p) => p,
-            Err(e) => {
-                self.stock
-                    .settle(
-                        ctx.product.id,
-                        id.as_str(),
-                        &allocation,
-                        Settlement::Released,
-                    )
-                    .await;
-                return Err(AppError::domain(e));
-            }
-        };
-        // Stored before it is published, so that a fast consumer always finds it.
-        let stored = match self.placements.insert(&placement).await {
+    /// Stores a placement as a row before it is published, so that a fast consumer
+    /// always finds it; the first placement's answer when the key was used already.
+    async fn store(
+        &self,
+        placement: &Placement,
+        ctx: &PlaceContext<'_>,
+    ) -> Result<Option<PlaceOrderOutcome>, AppError> {
+        let stored = match self.placements.insert(placement).await {
             // The insert's answer was lost: is the placement there? Ask first.
             Err(GatewayError::Unavailable(e)) => match crate::order::confirm(|| async {
                 Ok(self.placements.find(&placement.id).await?.is_some())
@@ -94,21 +65,62 @@ impl OrderingStrategy for AsyncOrdering {
             },
             other => other,
         };
-        if let Err(error) = stored {
-            self.release(&placement).await;
-            return match (error, ctx.key) {
-                (GatewayError::Duplicate(UniqueKey::IdempotencyKey), Some(key)) => {
-                    let first = self
-                        .placements
-                        .find_by_idempotency_key(ctx.user, key)
-                        .await?
-                        .ok_or_else(|| {
-                            AppError::Unavailable("the first placement is not visible yet".into())
-                        })?;
-                    replay_placement(&first, &ctx.request)
-                }
-                (error, _) => Err(error.into()),
-            };
+        let Err(error) = stored else {
+            return Ok(None);
+        };
+        self.release(placement).await;
+        match (error, ctx.key) {
+            (GatewayError::Duplicate(UniqueKey::IdempotencyKey), Some(key)) => {
+                let first = self
+                    .placements
+                    .find_by_idempotency_key(ctx.user, key)
+                    .await?
+                    .ok_or_else(|| {
+                        AppError::Unavailable("the first placement is not visible yet".into())
+                    })?;
+                replay_placement(&first, &ctx.request).map(Some)
+            }
+            (error, _) => Err(error.into()),
+        }
+    }
+
+    async fn release(&self, placement: &Placement) {
+        self.stock
+            .settle_placement(placement, Settlement::Released)
+            .await;
+    }
+}
+
+#[async_trait]
+impl OrderingStrategy for AsyncOrdering {
+    #[tracing::instrument(skip_all, fields(product.id = ctx.product.id.0, order.quantity = ctx.request.quantity))]
+    async fn place(&self, ctx: PlaceContext<'_>) -> Result<PlaceOrderOutcome, AppError> {
+        let id = PlacementId::generate();
+        // Built (and its price checked) before anything is reserved; the reservation
+        // chooses its units.
+        let mut placement = Placement::queue(NewPlacement {
+            id: id.clone(),
+            user_id: ctx.user.clone(),
+            event_id: ctx.event.id,
+            request: ctx.request,
+            allocation: Allocation::single(0, ctx.request.quantity),
+            unit_price: ctx.product.pricing.flash(),
+            idempotency_key: ctx.key.cloned(),
+            now: self.clock.now(),
+        })
+        .map_err(AppError::domain)?;
+        // With Redis the reservation records the placement itself: nothing to store.
+        let recorded = self.stock.records_placements();
+        placement.allocation = reserve(
+            &self.stock,
+            &ctx,
+            id.as_str(),
+            HoldKind::Placement,
+            recorded.then_some(&placement),
+        )
+        .await?;
+        if !recorded && let Some(answer) = self.store(&placement, &ctx).await? {
+            return Ok(answer);
         }
         if let Err(error) = self.queue.publish(&placement).await {
             match self.placements.delete(&placement.id).await {

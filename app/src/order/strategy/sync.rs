@@ -49,7 +49,7 @@ impl OrderingStrategy for SyncOrdering {
     async fn place(&self, ctx: PlaceContext<'_>) -> Result<PlaceOrderOutcome, AppError> {
         let limit = ctx.product.per_user_limit;
         let id = OrderId::generate();
-        let allocation = reserve(&self.stock, &ctx, id.as_str(), HoldKind::Order).await?;
+        let allocation = reserve(&self.stock, &ctx, id.as_str(), HoldKind::Order, None).await?;
         let settle = |settlement| {
             self.stock
                 .settle(ctx.product.id, id.as_str(), &allocation, settlement)

@@ -13,9 +13,15 @@
 -- KEYS[3]  {P:pID}:res    hash: token -> "kind|qty|b:u,b:u|ts_ms|user" (holds)
 -- KEYS[4..] {P:pID:bN}    hash: avail, inflight — every bucket in probe order, or
 --                         the home bucket alone
+-- then, for a placement recorded with its hold (ARGV[7] = 3), three more keys:
+--          pl:<token>     string: "b:u,b:u|<the placement as JSON>" (its record)
+--          plq            sorted set: token by acceptance time, ms (the queued ones)
+--          plk:<user:key> string: token (the buyer's Idempotency-Key, when given)
 -- ARGV[1] user  ARGV[2] quantity  ARGV[3] limit  ARGV[4] token  ARGV[5] kind (o|p)
 -- ARGV[6] the number of buckets the caller believes the product has
--- ARGV[7..] the bucket numbers of KEYS[4..]
+-- ARGV[7] the number of record keys after the buckets (0 or 3)  ARGV[8] the record's
+-- JSON ('' when none)  ARGV[9] whether the placement has an Idempotency-Key (0|1)
+-- ARGV[10..] the bucket numbers of the bucket keys
 --
 -- Returns {0, left, b1, u1, b2, u2, ...} reserved (left = -1 when not computed)
 --         {1}        not loaded (or a bucket key is missing: rebuild)
@@ -25,6 +31,7 @@
 --         {5, n}     the product has n buckets now, not ARGV[6]: ask again
 --         {6}        the home bucket alone holds too few: ask with every bucket
 local meta, quota, res = KEYS[1], KEYS[2], KEYS[3]
+local last = #KEYS - tonumber(ARGV[7])
 if redis.call('EXISTS', meta) == 0 then return {1} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -51,7 +58,7 @@ local used = tonumber(redis.call('HGET', quota, ARGV[1]) or '0')
 if used + q > tonumber(ARGV[3]) then return {3, used} end
 local avail = {}
 local total = 0
-for i = 4, #KEYS do
+for i = 4, last do
   local a = redis.call('HGET', KEYS[i], 'avail')
   if not a then
     redis.call('DEL', meta)
@@ -61,13 +68,13 @@ for i = 4, #KEYS do
   total = total + avail[i]
 end
 -- Asked with the home bucket alone: too few there says nothing about the others.
-local every = #KEYS - 3 == n
+local every = last - 3 == n
 if total < q then
   if not every then return {6} end
   return {4, total}
 end
 local taken = {}
-for i = 4, #KEYS do
+for i = 4, last do
   if avail[i] >= q then
     taken[#taken + 1] = {i, q}
     break
@@ -75,7 +82,7 @@ for i = 4, #KEYS do
 end
 if #taken == 0 then
   local left = q
-  for i = 4, #KEYS do
+  for i = 4, last do
     if left == 0 then break end
     local take = math.min(avail[i], left)
     if take > 0 then
@@ -89,7 +96,7 @@ local text = {}
 for _, p in ipairs(taken) do
   redis.call('HINCRBY', KEYS[p[1]], 'avail', -p[2])
   redis.call('HINCRBY', KEYS[p[1]], 'inflight', p[2])
-  local bucket = ARGV[p[1] + 3]
+  local bucket = ARGV[p[1] + 6]
   text[#text + 1] = bucket .. ':' .. p[2]
   out[#out + 1] = tonumber(bucket)
   out[#out + 1] = p[2]
@@ -97,4 +104,9 @@ end
 redis.call('HINCRBY', quota, ARGV[1], q)
 redis.call('HSET', res, ARGV[4],
   ARGV[5] .. '|' .. q .. '|' .. table.concat(text, ',') .. '|' .. now .. '|' .. ARGV[1])
+if last < #KEYS then
+  redis.call('SET', KEYS[last + 1], table.concat(text, ',') .. '|' .. ARGV[8])
+  redis.call('ZADD', KEYS[last + 2], now, ARGV[4])
+  if ARGV[9] == '1' then redis.call('SET', KEYS[last + 3], ARGV[4]) end
+end
 return out

@@ -211,6 +211,13 @@ impl StockLedger for RedisStockLedger {
         Ok(Reservation::Suspended)
     }
 
+    /// On one node: the reservation script records the placement (see
+    /// [`super::RedisPlacements`]). A cluster keeps the placement's keys apart from the
+    /// product's slot, so there the placement is a database row as in embedded mode.
+    fn records_placements(&self) -> bool {
+        !self.split
+    }
+
     async fn settle(
         &self,
         product_id: ProductId,

@@ -6,6 +6,7 @@ use flash_sale_domain::gateway::{GatewayError, Reservation, ReserveRequest};
 use flash_sale_domain::product::ProductId;
 use flash_sale_domain::stock::{BucketDelta, home_bucket, probe_order};
 
+use super::super::placements::{record_json, record_keys};
 use super::{FINISH_RETURN, RESERVE, RedisStockLedger, SETTLE, TAKE, allocation_of, unexpected};
 
 /// What the reservation script answered (`Err(n)`: the product has `n` buckets now).
@@ -60,6 +61,19 @@ impl RedisStockLedger {
         for &b in buckets {
             invocation.key(keys.bucket(b));
         }
+        // A placement is recorded beside its hold (see `redis::placements`).
+        let record = request.placement.map(|p| {
+            (
+                record_keys(self.redis.prefix(), p),
+                record_json(p),
+                u8::from(p.idempotency_key.is_some()),
+            )
+        });
+        if let Some((record_keys, _, _)) = &record {
+            for key in record_keys {
+                invocation.key(key);
+            }
+        }
         invocation
             .arg(request.user_id.as_str())
             .arg(request.quantity)
@@ -67,6 +81,12 @@ impl RedisStockLedger {
             .arg(request.token)
             .arg(request.kind.letter())
             .arg(count);
+        match &record {
+            Some((record_keys, json, keyed)) => {
+                invocation.arg(record_keys.len()).arg(json).arg(keyed)
+            }
+            None => invocation.arg(0).arg("").arg(0),
+        };
         for &b in buckets {
             invocation.arg(b);
         }

@@ -1,0 +1,126 @@
+//! With Redis, an async placement is recorded by the reservation script beside its hold
+//! (one round trip): accepting one writes no database row; its row is written once,
+//! already resolved, with its order.
+
+use flash_sale_client::{OrderPlaceCmd, PlaceOrderAnswer, PlacementDto, PlacementStatusDto};
+use flash_sale_tests::{Backend, TestApp};
+use sea_orm::{ConnectionTrait, Statement};
+
+use super::placements::{async_product, resolved};
+
+crate::on_redis_stacks!(accepting_a_placement_writes_no_row_and_resolving_it_writes_one);
+
+/// Every placement row: (id, status), by id.
+async fn placement_rows(t: &TestApp) -> Vec<(String, String)> {
+    let conn = t.db.connect().await.expect("db");
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT id, status FROM placements ORDER BY id",
+        ))
+        .await
+        .expect("query");
+    rows.iter()
+        .map(|r| {
+            (
+                r.try_get::<String>("", "id").expect("id"),
+                r.try_get::<String>("", "status").expect("status"),
+            )
+        })
+        .collect()
+}
+
+/// How many keys of recorded placements the service's Redis prefix holds.
+async fn recorded_keys(t: &TestApp) -> usize {
+    let redis = t.redis.as_ref().expect("a Redis stack");
+    let mut conn = redis::Client::open(redis.url.as_str())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:pl*", redis.prefix))
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    keys.len()
+}
+
+fn accepted(answer: Result<PlaceOrderAnswer, flash_sale_client::ClientError>) -> PlacementDto {
+    match answer {
+        Ok(PlaceOrderAnswer::Accepted(placement)) => placement,
+        other => panic!("async answers 202: {other:?}"),
+    }
+}
+
+async fn accepting_a_placement_writes_no_row_and_resolving_it_writes_one(backend: Backend) {
+    // Accepts placements, consumes none (yet).
+    let mut t = TestApp::spawn_with(backend, |s| s.mq.consume = false).await;
+    let p = async_product(&t, 10, 2).await;
+    let one = OrderPlaceCmd {
+        product_id: p,
+        quantity: 1,
+    };
+    let (alice, bob) = (t.buyer("rec-alice"), t.buyer("rec-bob"));
+    let first = accepted(alice.place_order(&one, Some("k1")).await);
+    let second = accepted(bob.place_order(&one, None).await);
+
+    assert_eq!(
+        placement_rows(&t).await,
+        vec![],
+        "a 202 wrote no placement row"
+    );
+    assert_eq!(
+        recorded_keys(&t).await,
+        4,
+        "two records, the queue, one key index"
+    );
+    let polled = alice.placement(&first.id).await.expect("poll");
+    assert_eq!(polled.status, PlacementStatusDto::Queued);
+    let replayed = accepted(alice.place_order(&one, Some("k1")).await);
+    assert_eq!(
+        replayed.id, first.id,
+        "the key answers the recorded placement"
+    );
+    let error = bob.placement(&first.id).await.expect_err("not bob's");
+    assert_eq!(error.status(), Some(404));
+    let inventory = t.admin.inventory(p).await.expect("inventory");
+    assert_eq!((inventory.in_flight, inventory.held), (2, 0));
+
+    t.restart_with(|s| s.mq.consume = true).await;
+    let (alice, bob) = (t.buyer("rec-alice"), t.buyer("rec-bob"));
+    for (buyer, placement) in [(&alice, &first), (&bob, &second)] {
+        let done = resolved(buyer, placement).await;
+        assert_eq!(done.status, PlacementStatusDto::Succeeded, "{done:?}");
+    }
+    let mut expected = vec![
+        (first.id.clone(), "succeeded".to_owned()),
+        (second.id.clone(), "succeeded".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(
+        placement_rows(&t).await,
+        expected,
+        "one row each, written resolved"
+    );
+    assert_eq!(
+        recorded_keys(&t).await,
+        0,
+        "the records went with their rows"
+    );
+    let replayed = accepted(alice.place_order(&one, Some("k1")).await);
+    assert_eq!(
+        (replayed.id, replayed.status),
+        (first.id.clone(), PlacementStatusDto::Succeeded),
+        "the key now answers the row"
+    );
+    let snapshot = t.snapshot(p).await;
+    assert_eq!((snapshot.held(), snapshot.db_available()), (2, 8));
+    snapshot.assert_invariants(2);
+    let inventory = t.admin.inventory(p).await.expect("inventory");
+    assert!(
+        inventory.consistent && inventory.in_flight == 0,
+        "{inventory:?}"
+    );
+    t.stop().await;
+}
