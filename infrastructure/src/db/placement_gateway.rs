@@ -5,7 +5,9 @@
 //! transaction that writes its order, so a placement is turned into an order at most
 //! once whatever the number of deliveries, and the sweeper's `queued → failed` and the
 //! consumer's claim exclude each other. New placements are written through a group
-//! committer: concurrent placements share one insert and one commit.
+//! committer: concurrent placements share one insert and one commit. A placement
+//! recorded in Redis gets its row only when it resolves ([`SeaOrmPlacementGateway::adopt`],
+//! or inserted `succeeded` with its order): the unique id decides who resolved it.
 
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};

@@ -1,6 +1,8 @@
 //! The consumer's transactions' bodies: a whole batch (placement rows locked and
-//! claimed in one update, then the orders as one group commit writes them) or one
-//! placement on its own, each order taking its units where its placement row says now.
+//! claimed in one update — or, for placements recorded in Redis that have no row yet,
+//! inserted already `succeeded` — then the orders as one group commit writes them) or
+//! one placement on its own, each order taking its units where its placement row says
+//! now (where it was reserved, when it has no row).
 
 use std::collections::{HashMap, HashSet};
 
