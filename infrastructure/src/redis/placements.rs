@@ -3,7 +3,9 @@
 //! no database write. Its row is written once, already resolved, by whoever resolves
 //! it — the consumer with its order, the sweeper or a failed publish as `failed` —
 //! and that insert is what decides between them (the row's id is unique). A re-lay
-//! writes the queued ones as rows first, and carries them as it always has.
+//! writes the queued ones as rows first, and carries them as it always has. A task
+//! whose placement has neither a row nor a record (Redis lost it) is written from the
+//! task: nothing resolves a placement without writing its row.
 //!
 //! Keys (on one node, next to the product's): `<prefix>:pl:<id>` the record
 //! (`b:u,b:u|<the placement as JSON>`, its units where they were reserved),
@@ -18,7 +20,7 @@ use chrono::{DateTime, Utc};
 use flash_sale_domain::UserId;
 use flash_sale_domain::allocation::Allocation;
 use flash_sale_domain::gateway::{Fulfil, Fulfilled, GatewayError, PlacementGateway};
-use flash_sale_domain::order::IdempotencyKey;
+use flash_sale_domain::order::{IdempotencyKey, Order};
 use flash_sale_domain::placement::{Placement, PlacementId, PlacementStatus};
 
 use super::Redis;
@@ -70,6 +72,25 @@ fn parse_record(text: &str) -> Option<Placement> {
         .into_placement()?;
     placement.allocation = Allocation::parse(parts)?;
     (placement.allocation.quantity() == placement.quantity).then_some(placement)
+}
+
+/// The placement an async order comes from, as accepted (but for its acceptance time,
+/// which the order does not keep: the order's stands in).
+fn accepted_as(order: &Order) -> Option<Placement> {
+    Some(Placement {
+        id: PlacementId::parse(order.placement_id.as_deref()?)?,
+        user_id: order.user_id.clone(),
+        event_id: order.event_id,
+        product_id: order.product_id,
+        allocation: order.allocation.clone(),
+        quantity: order.quantity,
+        unit_price: order.unit_price,
+        idempotency_key: order.idempotency_key.clone(),
+        request_fingerprint: order.request_fingerprint.clone(),
+        status: PlacementStatus::Queued,
+        created_at: order.created_at,
+        updated_at: order.created_at,
+    })
 }
 
 /// Placements recorded in Redis until they resolve, rows in the database after.
@@ -271,20 +292,23 @@ impl PlacementGateway for RedisPlacements {
             .map(|item| item.order.placement_id.as_deref().unwrap_or_default())
             .collect();
         let records = self.records(&ids).await?;
+        // A placement with no row was never resolved (every resolution writes its row),
+        // so its task stands for it even when Redis lost its record: the task is the
+        // durable copy, as the broker's message is.
         let batch: Vec<Fulfil> = batch
             .iter()
-            .zip(&records)
+            .zip(records)
             .map(|(item, record)| Fulfil {
-                unwritten: record.clone(),
+                unwritten: record.or_else(|| accepted_as(&item.order)),
                 ..item.clone()
             })
             .collect();
         let outcomes = self.db.fulfil(&batch).await?;
-        let resolved: Vec<&Placement> = records
+        let resolved: Vec<&Placement> = batch
             .iter()
             .zip(&outcomes)
             .filter(|(_, outcome)| !matches!(outcome, Fulfilled::Rejected(_)))
-            .filter_map(|(record, _)| record.as_ref())
+            .filter_map(|(item, _)| item.unwritten.as_ref())
             .collect();
         self.forget(&resolved).await;
         Ok(outcomes)

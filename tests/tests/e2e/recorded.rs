@@ -124,3 +124,68 @@ async fn accepting_a_placement_writes_no_row_and_resolving_it_writes_one(backend
     );
     t.stop().await;
 }
+
+mod on_rocketmq {
+    use super::*;
+
+    crate::on_rocketmq_stacks!(a_placement_redis_lost_is_written_from_its_broker_message);
+}
+
+/// Deletes every key of recorded placements (records, queue, key indexes).
+async fn lose_records(t: &TestApp) {
+    let redis = t.redis.as_ref().expect("a Redis stack");
+    let mut conn = redis::Client::open(redis.url.as_str())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:pl*", redis.prefix))
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .expect("del");
+}
+
+async fn a_placement_redis_lost_is_written_from_its_broker_message(backend: Backend) {
+    // The broker keeps the task until a consuming instance comes.
+    let mut t = TestApp::spawn_with(backend, |s| s.mq.consume = false).await;
+    let p = async_product(&t, 10, 1).await;
+    let one = OrderPlaceCmd {
+        product_id: p,
+        quantity: 1,
+    };
+    let placement = accepted(t.buyer("lost").place_order(&one, Some("k")).await);
+    lose_records(&t).await;
+    let error = t
+        .buyer("lost")
+        .placement(&placement.id)
+        .await
+        .expect_err("neither a record nor a row");
+    assert_eq!(error.status(), Some(404));
+
+    t.restart_with(|s| s.mq.consume = true).await;
+    let buyer = t.buyer("lost");
+    let started = std::time::Instant::now();
+    let done = loop {
+        if let Ok(now) = buyer.placement(&placement.id).await
+            && now.status != PlacementStatusDto::Queued
+        {
+            break now;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the broker's message never became the order"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(done.status, PlacementStatusDto::Succeeded, "{done:?}");
+    let snapshot = t.snapshot(p).await;
+    assert_eq!((snapshot.held(), snapshot.db_available()), (1, 9));
+    snapshot.assert_invariants(1);
+    t.stop().await;
+}
