@@ -14,6 +14,7 @@ pub mod migration;
 mod order_gateway;
 mod order_write;
 mod placement_gateway;
+mod placement_rows;
 mod placement_write;
 mod product_gateway;
 mod relay;

@@ -19,7 +19,7 @@ use sea_orm::{
 use super::entity::placement;
 use super::order_gateway::stored_allocation;
 use super::order_write::{Placed, place_all_in, place_in};
-use super::placement_gateway::placement_row;
+use super::placement_rows::placement_row;
 use super::stock_rows::{Sql, locked};
 use super::{Database, WriteTx};
 
