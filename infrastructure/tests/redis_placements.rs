@@ -22,6 +22,11 @@ use flash_sale_infrastructure::redis::{Redis, RedisPlacements, RedisStockLedger}
 
 const P: ProductId = ProductId(9);
 
+fn redis_url() -> String {
+    std::env::var("FLASH_SALE_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/1".to_owned())
+}
+
 struct Fixture {
     redis: Redis,
     ledger: RedisStockLedger,
@@ -32,8 +37,7 @@ struct Fixture {
 
 impl Fixture {
     async fn new(stock: i64) -> Self {
-        let url = std::env::var("FLASH_SALE_TEST_REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379/1".to_owned());
+        let url = redis_url();
         let prefix = format!("fsp{}", uuid::Uuid::now_v7().simple());
         let redis = Redis::connect(&url, &prefix)
             .await
@@ -106,14 +110,11 @@ impl Fixture {
 
     /// How many keys of recorded placements are left (records, key indexes, queue).
     async fn recorded_keys(&self) -> usize {
-        let mut conn = redis::Client::open(
-            std::env::var("FLASH_SALE_TEST_REDIS_URL")
-                .unwrap_or_else(|_| "redis://127.0.0.1:6379/1".to_owned()),
-        )
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connection");
+        let mut conn = redis::Client::open(redis_url())
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connection");
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg(format!("{}:pl*", self.redis.prefix()))
             .query_async(&mut conn)

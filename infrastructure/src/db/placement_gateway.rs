@@ -25,7 +25,7 @@ use super::entity::placement;
 use super::error::duplicate_key;
 use super::group_commit::{Committer, all_or_each};
 use super::order_write::{is_primary_key_violation, with_retries};
-use super::placement_rows::{insert_unless_present, placement_row, to_domain};
+use super::placement_rows::{insert_unless_present, placement_row, stored_message, to_domain};
 use super::placement_write::{batch_in, one_in};
 use super::{Database, db_error};
 
@@ -89,8 +89,7 @@ impl SeaOrmPlacementGateway {
     pub async fn adopt(&self, p: &Placement) -> Result<bool, GatewayError> {
         let written = with_retries(|| async {
             let tx = self.db.begin_write().await?;
-            let result =
-                insert_unless_present(&*tx, self.db.backend(), std::slice::from_ref(p)).await;
+            let result = insert_unless_present(&*tx, std::slice::from_ref(p)).await;
             tx.finish(result, |_| true).await
         })
         .await
@@ -106,7 +105,7 @@ impl SeaOrmPlacementGateway {
         for chunk in placements.chunks(500) {
             with_retries(|| async {
                 let tx = self.db.begin_write().await?;
-                let result = insert_unless_present(&*tx, self.db.backend(), chunk).await;
+                let result = insert_unless_present(&*tx, chunk).await;
                 tx.finish(result, |_| true).await
             })
             .await
@@ -234,7 +233,7 @@ impl PlacementGateway for SeaOrmPlacementGateway {
         message: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, GatewayError> {
-        let message: String = message.chars().take(200).collect();
+        let message = stored_message(message);
         let result = with_retries(|| async {
             let tx = self.db.begin_write().await?;
             let result = placement::Entity::update_many()

@@ -7,90 +7,34 @@ use flash_sale_domain::gateway::GatewayError;
 use flash_sale_domain::order::{IdempotencyKey, OrderId};
 use flash_sale_domain::placement::{Placement, PlacementId, PlacementStatus};
 use flash_sale_domain::product::ProductId;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Set};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set, TryInsertResult};
 
 use super::entity::placement;
 use super::event_gateway::corrupt;
 use super::order_gateway::stored_allocation;
-use super::stock_rows::{Sql, i32_of};
+use super::stock_rows::i32_of;
 
 const QUEUED: &str = "queued";
 
-/// Inserts the rows of `placements`, skipping any whose id (or buyer and key) is taken;
-/// how many it wrote.
+/// Inserts the rows of `placements`, skipping any whose id is taken; how many it
+/// wrote.
 pub(super) async fn insert_unless_present(
     conn: &impl ConnectionTrait,
-    backend: DbBackend,
     placements: &[Placement],
 ) -> Result<u64, DbErr> {
-    if placements.is_empty() {
-        return Ok(0);
-    }
-    let ignore = if backend == DbBackend::MySql {
-        "IGNORE "
-    } else {
-        ""
-    };
-    let mut insert = Sql::new(
-        backend,
-        &format!(
-            "INSERT {ignore}INTO placements (id, user_id, event_id, product_id, bucket_no, \
-             quantity, bucket_split, unit_price, idempotency_key, request_fingerprint, status, \
-             order_id, error_code, error_message, created_at, updated_at) VALUES "
-        ),
-    );
-    for (i, p) in placements.iter().enumerate() {
-        let (order_id, error_code, error_message) = resolution(&p.status);
-        insert.push(if i == 0 { "(" } else { ", (" });
-        insert
-            .value(p.id.as_str())
-            .push(", ")
-            .value(p.user_id.as_str())
-            .push(", ")
-            .value(p.event_id.0)
-            .push(", ")
-            .value(p.product_id.0)
-            .push(", ")
-            .value(i32_of(p.bucket_no()))
-            .push(", ")
-            .value(i32_of(p.quantity))
-            .push(", ")
-            .value(p.allocation.stored_split())
-            .push(", ")
-            .value(p.unit_price)
-            .push(", ")
-            .value(p.idempotency_key.as_ref().map(|k| k.as_str().to_owned()))
-            .push(", ")
-            .value(p.request_fingerprint.as_str())
-            .push(", ")
-            .value(p.status.as_str())
-            .push(", ")
-            .value(order_id)
-            .push(", ")
-            .value(error_code)
-            .push(", ")
-            .value(error_message)
-            .push(", ")
-            .value(p.created_at)
-            .push(", ")
-            .value(p.updated_at)
-            .push(")");
-    }
-    if backend != DbBackend::MySql {
-        insert.push(" ON CONFLICT DO NOTHING");
-    }
-    Ok(conn.execute_raw(insert.statement()).await?.rows_affected())
+    let written = placement::Entity::insert_many(placements.iter().map(placement_row))
+        .on_conflict_do_nothing()
+        .exec_without_returning(conn)
+        .await?;
+    Ok(match written {
+        TryInsertResult::Inserted(rows) => rows,
+        TryInsertResult::Conflicted | TryInsertResult::Empty => 0,
+    })
 }
 
-/// A status's order id, error code and message columns.
-fn resolution(status: &PlacementStatus) -> (Option<String>, Option<String>, Option<String>) {
-    match status {
-        PlacementStatus::Queued => (None, None, None),
-        PlacementStatus::Succeeded(order) => (Some(order.as_str().to_owned()), None, None),
-        PlacementStatus::Failed { code, message } => {
-            (None, Some(code.clone()), Some(message.clone()))
-        }
-    }
+/// A failure's message as the row keeps it (its column holds 200 characters).
+pub(super) fn stored_message(message: &str) -> String {
+    message.chars().take(200).collect()
 }
 
 pub(super) fn to_domain(row: placement::Model) -> Result<Placement, GatewayError> {
@@ -129,7 +73,13 @@ pub(super) fn to_domain(row: placement::Model) -> Result<Placement, GatewayError
 }
 
 pub(super) fn placement_row(p: &Placement) -> placement::ActiveModel {
-    let (order_id, error_code, error_message) = resolution(&p.status);
+    let (order_id, error_code, error_message) = match &p.status {
+        PlacementStatus::Queued => (None, None, None),
+        PlacementStatus::Succeeded(order) => (Some(order.as_str().to_owned()), None, None),
+        PlacementStatus::Failed { code, message } => {
+            (None, Some(code.clone()), Some(stored_message(message)))
+        }
+    };
     placement::ActiveModel {
         id: Set(p.id.as_str().to_owned()),
         user_id: Set(p.user_id.as_str().to_owned()),

@@ -28,18 +28,14 @@ use crate::db::SeaOrmPlacementGateway;
 use crate::task::PlacementTask;
 
 /// The keys a recorded placement is written under, in the order the reservation
-/// script takes them after the buckets: the record, the queue, the key's index.
-pub(super) fn record_keys(prefix: &str, placement: &Placement) -> [String; 3] {
-    let index = match &placement.idempotency_key {
-        Some(key) => index_key(prefix, &placement.user_id, key),
-        // Not written (the script is told there is no key); any key of ours will do.
-        None => queue_key(prefix),
-    };
-    [
-        record_key(prefix, placement.id.as_str()),
-        queue_key(prefix),
-        index,
-    ]
+/// script takes them after the buckets: the record, the queue, and the index of the
+/// buyer's Idempotency-Key when there is one.
+pub(super) fn record_keys(prefix: &str, placement: &Placement) -> Vec<String> {
+    let mut keys = vec![record_key(prefix, placement.id.as_str()), queue_key(prefix)];
+    if let Some(key) = &placement.idempotency_key {
+        keys.push(index_key(prefix, &placement.user_id, key));
+    }
+    keys
 }
 
 fn record_key(prefix: &str, id: &str) -> String {
@@ -217,7 +213,7 @@ impl RedisPlacements {
         let mut failed = placement.clone();
         failed.status = PlacementStatus::Failed {
             code: code.to_owned(),
-            message: message.chars().take(200).collect(),
+            message: message.to_owned(),
         };
         failed.updated_at = now;
         if !keep_key {

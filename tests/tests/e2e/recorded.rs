@@ -30,8 +30,9 @@ async fn placement_rows(t: &TestApp) -> Vec<(String, String)> {
         .collect()
 }
 
-/// How many keys of recorded placements the service's Redis prefix holds.
-async fn recorded_keys(t: &TestApp) -> usize {
+/// The keys of recorded placements under the service's Redis prefix (records, queue,
+/// key indexes), with a connection to that Redis.
+async fn recorded(t: &TestApp) -> (redis::aio::MultiplexedConnection, Vec<String>) {
     let redis = t.redis.as_ref().expect("a Redis stack");
     let mut conn = redis::Client::open(redis.url.as_str())
         .expect("client")
@@ -43,7 +44,12 @@ async fn recorded_keys(t: &TestApp) -> usize {
         .query_async(&mut conn)
         .await
         .expect("keys");
-    keys.len()
+    (conn, keys)
+}
+
+/// How many keys of recorded placements the service's Redis prefix holds.
+async fn recorded_keys(t: &TestApp) -> usize {
+    recorded(t).await.1.len()
 }
 
 fn accepted(answer: Result<PlaceOrderAnswer, flash_sale_client::ClientError>) -> PlacementDto {
@@ -133,17 +139,7 @@ mod on_rocketmq {
 
 /// Deletes every key of recorded placements (records, queue, key indexes).
 async fn lose_records(t: &TestApp) {
-    let redis = t.redis.as_ref().expect("a Redis stack");
-    let mut conn = redis::Client::open(redis.url.as_str())
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:pl*", redis.prefix))
-        .query_async(&mut conn)
-        .await
-        .expect("keys");
+    let (mut conn, keys) = recorded(t).await;
     let _: () = redis::cmd("DEL")
         .arg(&keys)
         .query_async(&mut conn)

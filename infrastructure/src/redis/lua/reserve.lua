@@ -13,15 +13,14 @@
 -- KEYS[3]  {P:pID}:res    hash: token -> "kind|qty|b:u,b:u|ts_ms|user" (holds)
 -- KEYS[4..] {P:pID:bN}    hash: avail, inflight — every bucket in probe order, or
 --                         the home bucket alone
--- then, for a placement recorded with its hold (ARGV[7] = 3), three more keys:
---          pl:<token>     string: "b:u,b:u|<the placement as JSON>" (its record)
---          plq            sorted set: token by acceptance time, ms (the queued ones)
---          plk:<user:key> string: token (the buyer's Idempotency-Key, when given)
+-- then, for a placement recorded with its hold (ARGV[7] = 2 or 3), two or three more:
+--          <prefix>:pl:<token>     string: "b:u,b:u|<the placement as JSON>" (record)
+--          <prefix>:plq            sorted set: token by acceptance time, ms (queued)
+--          <prefix>:plk:<user:key> string: token (the buyer's Idempotency-Key, if any)
 -- ARGV[1] user  ARGV[2] quantity  ARGV[3] limit  ARGV[4] token  ARGV[5] kind (o|p)
 -- ARGV[6] the number of buckets the caller believes the product has
--- ARGV[7] the number of record keys after the buckets (0 or 3)  ARGV[8] the record's
--- JSON ('' when none)  ARGV[9] whether the placement has an Idempotency-Key (0|1)
--- ARGV[10..] the bucket numbers of the bucket keys
+-- ARGV[7] the number of record keys after the buckets (0, 2 or 3)  ARGV[8] the
+-- record's JSON ('' when none)  ARGV[9..] the bucket numbers of the bucket keys
 --
 -- Returns {0, left, b1, u1, b2, u2, ...} reserved (left = -1 when not computed)
 --         {1}        not loaded (or a bucket key is missing: rebuild)
@@ -96,7 +95,7 @@ local text = {}
 for _, p in ipairs(taken) do
   redis.call('HINCRBY', KEYS[p[1]], 'avail', -p[2])
   redis.call('HINCRBY', KEYS[p[1]], 'inflight', p[2])
-  local bucket = ARGV[p[1] + 6]
+  local bucket = ARGV[p[1] + 5]
   text[#text + 1] = bucket .. ':' .. p[2]
   out[#out + 1] = tonumber(bucket)
   out[#out + 1] = p[2]
@@ -107,6 +106,6 @@ redis.call('HSET', res, ARGV[4],
 if last < #KEYS then
   redis.call('SET', KEYS[last + 1], table.concat(text, ',') .. '|' .. ARGV[8])
   redis.call('ZADD', KEYS[last + 2], now, ARGV[4])
-  if ARGV[9] == '1' then redis.call('SET', KEYS[last + 3], ARGV[4]) end
+  if last + 3 == #KEYS then redis.call('SET', KEYS[last + 3], ARGV[4]) end
 end
 return out

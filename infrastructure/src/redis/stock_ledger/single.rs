@@ -62,14 +62,10 @@ impl RedisStockLedger {
             invocation.key(keys.bucket(b));
         }
         // A placement is recorded beside its hold (see `redis::placements`).
-        let record = request.placement.map(|p| {
-            (
-                record_keys(self.redis.prefix(), p),
-                record_json(p),
-                u8::from(p.idempotency_key.is_some()),
-            )
-        });
-        if let Some((record_keys, _, _)) = &record {
+        let record = request
+            .placement
+            .map(|p| (record_keys(self.redis.prefix(), p), record_json(p)));
+        if let Some((record_keys, _)) = &record {
             for key in record_keys {
                 invocation.key(key);
             }
@@ -82,10 +78,8 @@ impl RedisStockLedger {
             .arg(request.kind.letter())
             .arg(count);
         match &record {
-            Some((record_keys, json, keyed)) => {
-                invocation.arg(record_keys.len()).arg(json).arg(keyed)
-            }
-            None => invocation.arg(0).arg("").arg(0),
+            Some((record_keys, json)) => invocation.arg(record_keys.len()).arg(json),
+            None => invocation.arg(0).arg(""),
         };
         for &b in buckets {
             invocation.arg(b);
