@@ -81,12 +81,15 @@ done
 post /api/v1/admin/events/1/online '{}'
 
 status=0
+# The admin stream is excluded: it answers an event stream that never ends, which a
+# request-and-answer fuzzer can only time out on (tests/tests/e2e/console.rs covers it).
 for role in admin buyer; do
   token="$ADMIN"
   [ "$role" = buyer ] && token="$BUYER"
   echo "schemathesis as $role: $EXAMPLES examples per operation, seed $SEED" >&2
   "$VENV/bin/st" --config-file scripts/schemathesis.toml --no-color run "$URL/openapi.json" \
     --checks all \
+    --exclude-operation-id admin_stream \
     --header "Authorization: Bearer $token" \
     --max-examples "$EXAMPLES" \
     --seed "$SEED" \

@@ -5,6 +5,8 @@
 # (name server 127.0.0.1:9876, broker 127.0.0.1:10911; each test uses a topic and
 # groups of its own). RocketMQ is installed (first time: ~17 min of compiling) and
 # started by scripts/rocketmq.sh when it is not running, and stopped afterwards.
+# The console's browser tests drive Debian's chromium through chromedriver; both are
+# installed here (apt-get, packages chromium and chromium-driver) when missing.
 # Fails loudly when a server cannot be reached. Extra arguments go to the test
 # binaries (e.g. a name filter).
 #
@@ -24,6 +26,15 @@ reachable() { # name host port
 [ -n "${FLASH_SALE_TEST_MYSQL_URL:-}" ] || reachable MariaDB 127.0.0.1 3306
 [ -n "${FLASH_SALE_TEST_POSTGRES_URL:-}" ] || reachable PostgreSQL 127.0.0.1 5432
 [ -n "${FLASH_SALE_TEST_REDIS_URL:-}" ] || reachable Redis 127.0.0.1 6379
+
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "installing Debian's chromium and chromium-driver for the console's browser tests"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get install -y -q chromium chromium-driver >/dev/null ||
+    { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium chromium-driver >/dev/null; } ||
+    { echo "error: could not install chromium and chromium-driver" >&2; exit 1; }
+fi
 
 if [ -z "${FLASH_SALE_TEST_ROCKETMQ_NAMESRV:-}" ] && ! scripts/rocketmq.sh status | grep -q 'broker: running'; then
   scripts/rocketmq.sh start

@@ -202,3 +202,41 @@ pub fn spawn_housekeeping(
         std::future::ready(())
     })
 }
+
+/// How often this instance adds its order attempts to the console's counts.
+pub const ATTEMPT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Flushes the console's attempt counts every [`ATTEMPT_FLUSH_INTERVAL`] until `stop`.
+pub fn spawn_attempt_flush(exec: Arc<Executors>, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    every(ATTEMPT_FLUSH_INTERVAL, stop, move || {
+        let exec = exec.clone();
+        async move {
+            if let Err(e) = exec.attempts.flush().await {
+                tracing::debug!(error = %Chain(&e), "console counts lost for a second");
+            }
+        }
+    })
+}
+
+/// How often the console's snapshot is taken while an admin stream is open.
+pub const CONSOLE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Takes the console's snapshot every [`CONSOLE_INTERVAL`] while anyone watches, and
+/// hands it to every admin stream of this instance, until `stop`.
+pub fn spawn_console_feed(exec: Arc<Executors>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = exec.console.watched() => {}
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+            if let Err(e) = exec.console.publish().await {
+                tracing::warn!(error = %Chain(&e), "console snapshot failed; retrying");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(CONSOLE_INTERVAL) => {}
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+        }
+    })
+}

@@ -22,6 +22,15 @@ pub fn install() -> PrometheusHandle {
                         0.5, 1.0, 2.5, 5.0,
                     ],
                 )
+                .and_then(|builder| {
+                    builder.set_buckets_for_metric(
+                        Matcher::Full("flash_sale_placement_lag_seconds".to_owned()),
+                        &[
+                            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                            60.0,
+                        ],
+                    )
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -59,6 +68,11 @@ fn describe() {
     metrics::describe_counter!(
         "flash_sale_bucket_misses_total",
         "Reservations whose home bucket was short, by home bucket"
+    );
+    metrics::describe_histogram!(
+        "flash_sale_placement_lag_seconds",
+        metrics::Unit::Seconds,
+        "Async placements: from the 202 to the order written (the consumer's lag)"
     );
     metrics::describe_counter!(
         "flash_sale_placements_total",

@@ -5,7 +5,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{admin_event, admin_order, admin_product, catalogue, ops, order};
+use crate::routes::{
+    admin_event, admin_order, admin_product, admin_stream, catalogue, ops, order, pages,
+    placement_events,
+};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -17,9 +20,11 @@ use crate::routes::{admin_event, admin_order, admin_product, catalogue, ops, ord
         admin_product::update, admin_product::online, admin_product::offline,
         admin_product::stock, admin_product::buckets, admin_product::ledger,
         admin_order::orders, admin_order::inventory, admin_order::reconcile,
+        admin_stream::stream,
         catalogue::events, catalogue::event, catalogue::product,
         order::place, order::list, order::detail, order::pay, order::cancel, order::placement,
-        ops::healthz, ops::readyz, ops::metrics, ops::openapi,
+        placement_events::placement_events,
+        ops::healthz, ops::readyz, ops::metrics, ops::openapi, pages::docs, pages::console,
     ),
     components(schemas(flash_sale_client::ErrorBody, flash_sale_client::ErrorCode, flash_sale_client::FieldErrorDto)),
     modifiers(&BearerAuth, &EveryFailure),

@@ -27,4 +27,6 @@ pub struct AppState {
     pub writes: tokio_util::task::TaskTracker,
     /// The time budget of one request.
     pub request_timeout: std::time::Duration,
+    /// Turns true when the service stops: long answers (event streams) end then.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }

@@ -72,12 +72,17 @@ pub fn product_dto(product: &Product, available: i64) -> wire::ProductDto {
         sold_out: available <= 0,
         per_user_limit: product.per_user_limit.get(),
         bucket_count: product.bucket_count.get(),
-        status: match product.status {
-            ProductStatus::Online => wire::ProductStatusDto::Online,
-            ProductStatus::Offline => wire::ProductStatusDto::Offline,
-        },
+        status: product_status_dto(product.status),
         created_at: product.created_at,
         updated_at: product.updated_at,
+    }
+}
+
+/// A product status on the wire.
+pub fn product_status_dto(status: ProductStatus) -> wire::ProductStatusDto {
+    match status {
+        ProductStatus::Online => wire::ProductStatusDto::Online,
+        ProductStatus::Offline => wire::ProductStatusDto::Offline,
     }
 }
 

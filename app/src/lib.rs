@@ -10,6 +10,7 @@
 pub mod assembler;
 pub mod budget;
 pub mod catalogue;
+pub mod console;
 pub mod error;
 pub mod event;
 mod locks;

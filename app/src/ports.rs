@@ -7,10 +7,11 @@ use std::time::Duration;
 use flash_sale_domain::Chain;
 use flash_sale_domain::gateway::{
     Clock, EventGateway, LockGateway, Notice, NoticeBus, OrderGateway, PlacementGateway,
-    PlacementQueue, ProductGateway, SharedCache, StockLedger,
+    PlacementQueue, ProductGateway, SharedCache, StockLedger, TallyGateway,
 };
 
 use crate::catalogue::{CacheBackends, CatalogueService, CatalogueSettings};
+use crate::console::{AttemptCounter, ConsoleFeed, ConsolePorts};
 use crate::error::AppError;
 use crate::event::{
     AdminViews, EventCreateCmdExe, EventGetQryExe, EventListQryExe, EventPatchCmdExe,
@@ -51,6 +52,8 @@ pub struct Ports {
     pub shared_cache: Option<Arc<dyn SharedCache>>,
     /// Cross-instance notices; `None` in embedded mode.
     pub bus: Option<Arc<dyn NoticeBus>>,
+    /// The console's attempt counts (shared by every instance with Redis).
+    pub tally: Arc<dyn TallyGateway>,
     /// The time.
     pub clock: Arc<dyn Clock>,
 }
@@ -138,6 +141,10 @@ pub struct Executors {
     pub placement_sweep: PlacementSweepJobExe,
     /// A new ordering configuration, live.
     pub strategy_switch: crate::switch::StrategySwitchCmdExe,
+    /// Order attempts per product, for the console.
+    pub attempts: Arc<AttemptCounter>,
+    /// `GET /admin/stream`.
+    pub console: ConsoleFeed,
     locks: Arc<dyn LockGateway>,
 }
 
@@ -242,6 +249,18 @@ impl Executors {
             settings.payment_timeout,
         ));
         let admin = AdminViews::new(ports, policy.clone());
+        let attempts = Arc::new(AttemptCounter::new(
+            ports.tally.clone(),
+            ports.clock.clone(),
+        ));
+        let console = ConsoleFeed::new(ConsolePorts {
+            events: ports.events.clone(),
+            products: ports.products.clone(),
+            tally: ports.tally.clone(),
+            stock: stock.clone(),
+            policy: policy.clone(),
+            clock: ports.clock.clone(),
+        });
         let (orders, clock) = (&ports.orders, &ports.clock);
         Self {
             event_create: EventCreateCmdExe::new(ports, admin.clone()),
@@ -275,6 +294,7 @@ impl Executors {
                 stock.clone(),
                 strategies,
                 ports.locks.clone(),
+                attempts.clone(),
             ),
             order_pay: OrderPayCmdExe::new(orders.clone(), stock.clone(), clock.clone()),
             order_cancel: OrderCancelCmdExe::new(orders.clone(), stock.clone(), clock.clone()),
@@ -310,6 +330,8 @@ impl Executors {
                 catalogue.clone(),
                 policy.clone(),
             ),
+            attempts,
+            console,
             locks: ports.locks.clone(),
             catalogue,
             stock,

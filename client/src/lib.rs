@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod check;
+pub mod console;
 pub mod error;
 pub mod event;
 pub mod http;
@@ -17,6 +18,7 @@ pub mod product;
 mod serde_util;
 
 pub use check::Checked;
+pub use console::{AttemptsDto, ConsoleSnapshotDto, ProductPulseDto};
 pub use error::{ErrorBody, ErrorCode, FieldErrorDto};
 pub use event::{
     EventCreateCmd, EventDetailDto, EventDto, EventListQry, EventPatchCmd, EventStatusDto,

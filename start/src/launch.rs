@@ -17,10 +17,12 @@ use flash_sale_infrastructure::db::{
     Database, DatabaseProbe, SeaOrmEventGateway, SeaOrmOrderGateway, SeaOrmPlacementGateway,
     SeaOrmProductGateway,
 };
-use flash_sale_infrastructure::embedded::{EmbeddedLocks, EmbeddedStockLedger, EmbeddedTaskQueue};
+use flash_sale_infrastructure::embedded::{
+    EmbeddedLocks, EmbeddedStockLedger, EmbeddedTally, EmbeddedTaskQueue,
+};
 use flash_sale_infrastructure::redis::{
     Redis, RedisLocks, RedisNoticeBus, RedisPlacements, RedisProbe, RedisSharedCache,
-    RedisStockLedger,
+    RedisStockLedger, RedisTally,
 };
 use flash_sale_infrastructure::rocketmq::{RocketMqSettings, RocketMqTaskQueue};
 use secrecy::SecretString;
@@ -128,6 +130,7 @@ fn ports(settings: &Settings, db: &Database, redis: Option<&Redis>) -> Ports {
         locks: Arc::new(EmbeddedLocks::new()),
         shared_cache: None,
         bus: None,
+        tally: Arc::new(EmbeddedTally::default()),
         clock: Arc::new(SystemClock),
     };
     if let Some(redis) = redis {
@@ -135,6 +138,7 @@ fn ports(settings: &Settings, db: &Database, redis: Option<&Redis>) -> Ports {
         ports.locks = Arc::new(RedisLocks::new(redis.clone()));
         ports.shared_cache = Some(Arc::new(RedisSharedCache::new(redis.clone())));
         ports.bus = Some(Arc::new(RedisNoticeBus::new(redis.clone())));
+        ports.tally = Arc::new(RedisTally::new(redis.clone()));
         // On one node the reservation script records a placement beside its hold (the
         // ledger says so); the placements are read from there until they resolve.
         if ports.stock.records_placements() {
@@ -205,6 +209,8 @@ fn spawn_jobs(
         flash_sale_adapter::jobs::spawn_warm_up(exec.clone(), stop.subscribe()),
         flash_sale_adapter::jobs::spawn_recovery(exec.clone(), stop.subscribe()),
         flash_sale_adapter::jobs::spawn_housekeeping(limits, stop.subscribe()),
+        flash_sale_adapter::jobs::spawn_attempt_flush(exec.clone(), stop.subscribe()),
+        flash_sale_adapter::jobs::spawn_console_feed(exec.clone(), stop.subscribe()),
     ];
     if settings.mq.consume {
         jobs.extend(spawn_consumer_jobs(settings, exec, stop));
@@ -288,6 +294,7 @@ pub async fn launch_with(
         settings.rate_limit.per_user_per_second,
         settings.rate_limit.per_ip_per_second,
     ));
+    let (stop, _) = watch::channel(false);
     let state = AppState {
         exec: exec.clone(),
         auth: Arc::new(
@@ -300,11 +307,11 @@ pub async fn launch_with(
         limits: limits.clone(),
         writes: TaskTracker::new(),
         request_timeout: settings.server.request_timeout.0,
+        stopping: stop.subscribe(),
     };
     let writes = state.writes.clone();
 
     let addr = listener.local_addr().context("listener address")?;
-    let (stop, _) = watch::channel(false);
     let jobs = spawn_jobs(&settings, &exec, limits, redis.as_ref(), &stop);
     let server = tokio::spawn(crate::serve::serve(
         listener,

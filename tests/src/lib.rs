@@ -14,6 +14,7 @@ mod fixtures;
 pub mod node;
 pub mod proxy;
 mod snapshot;
+pub mod sse;
 
 pub use backends::*;
 pub use fixtures::*;

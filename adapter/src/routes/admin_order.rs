@@ -16,6 +16,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/admin/orders", get(orders))
         .route("/admin/products/{id}/inventory", get(inventory))
         .route("/admin/products/{id}/reconcile", post(reconcile))
+        .route("/admin/stream", get(super::admin_stream::stream))
 }
 
 /// Every order, newest first, optionally by product and status.

@@ -3,9 +3,12 @@
 pub(crate) mod admin_event;
 pub(crate) mod admin_order;
 pub(crate) mod admin_product;
+pub(crate) mod admin_stream;
 pub(crate) mod catalogue;
 pub(crate) mod ops;
 pub(crate) mod order;
+pub(crate) mod pages;
+pub(crate) mod placement_events;
 
 use axum::Router;
 use axum::extract::Request;
@@ -61,6 +64,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(ops::router())
+        .merge(pages::router())
         .fallback(async || ApiError::not_found("route"))
         .layer(axum::middleware::from_fn_with_state(
             state.writes.clone(),

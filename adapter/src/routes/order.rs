@@ -23,6 +23,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/orders/{id}/pay", post(pay))
         .route("/orders/{id}/cancel", post(cancel))
         .route("/placements/{id}", get(placement))
+        .route(
+            "/placements/{id}/events",
+            get(super::placement_events::placement_events),
+        )
 }
 
 /// One of the caller's async placements: `queued`, then `succeeded` with the order id
@@ -55,7 +59,10 @@ pub(crate) async fn place(
     headers: HeaderMap,
     ValidatedJson(cmd): ValidatedJson<OrderPlaceCmd>,
 ) -> Result<Response, ApiError> {
-    state.limits.check_user(caller.user_id.as_str())?;
+    if let Err(refused) = state.limits.check_user(caller.user_id.as_str()) {
+        state.exec.attempts.record_rate_limited(cmd.product_id);
+        return Err(refused);
+    }
     let key = match headers.get(IDEMPOTENCY_KEY) {
         Some(value) => Some(value.to_str().map_err(|_| {
             ApiError::invalid_field(

@@ -13,7 +13,7 @@ use std::time::Duration;
 use flash_sale_client::OrderPlaceCmd;
 use flash_sale_domain::Chain;
 use flash_sale_domain::event::Event;
-use flash_sale_domain::gateway::{LockGateway, LockLease, OrderGateway, PlacementGateway};
+use flash_sale_domain::gateway::{Attempt, LockGateway, LockLease, OrderGateway, PlacementGateway};
 use flash_sale_domain::order::{IdempotencyKey, OrderError, OrderRequest};
 use flash_sale_domain::placement::Placement;
 use flash_sale_domain::product::{Product, ProductId};
@@ -23,6 +23,7 @@ use super::idempotency::KeyLocks;
 use super::strategy::{PlaceContext, PlaceOrderOutcome, Strategies, replay};
 use crate::Caller;
 use crate::catalogue::CatalogueService;
+use crate::console::AttemptCounter;
 use crate::error::AppError;
 use crate::policy::OrderingPolicy;
 use crate::stock::StockService;
@@ -36,6 +37,7 @@ struct PlaceCore {
     strategies: Strategies,
     key_locks: KeyLocks,
     locks: Arc<dyn LockGateway>,
+    attempts: Arc<AttemptCounter>,
 }
 
 /// How long a keyed request's lock lives (longer than any request).
@@ -75,6 +77,7 @@ impl PlaceOrderCmdExe {
         stock: Arc<StockService>,
         strategies: Strategies,
         locks: Arc<dyn LockGateway>,
+        attempts: Arc<AttemptCounter>,
     ) -> Self {
         let policy = catalogue.policy().clone();
         Self {
@@ -87,6 +90,7 @@ impl PlaceOrderCmdExe {
                 strategies,
                 key_locks: KeyLocks::default(),
                 locks,
+                attempts,
             },
         }
     }
@@ -156,7 +160,16 @@ impl PlaceCore {
         {
             return result;
         }
-        let (event, entry) = self.sale_context(request.product_id).await?;
+        let product_id = request.product_id;
+        let (event, entry) = match self.sale_context(product_id).await {
+            Ok(context) => context,
+            Err(refused @ AppError::Domain(_)) => {
+                // Not on sale: the product exists, the console counts the refusal.
+                self.attempts.record(product_id, Attempt::NotOnSale);
+                return Err(refused);
+            }
+            Err(e) => return Err(e),
+        };
         let strategy = self.policy.effective(&event);
         let result = self
             .checked_place(
@@ -169,6 +182,9 @@ impl PlaceCore {
             )
             .await;
         count(strategy, &result);
+        if let Some(attempt) = attempt(&result) {
+            self.attempts.record(product_id, attempt);
+        }
         result
     }
 
@@ -261,6 +277,23 @@ impl PlaceCore {
         }
         Ok((event, entry))
     }
+}
+
+/// What the console counts of a placed or refused order (not replays, not unknown
+/// products, not bugs).
+fn attempt(result: &Result<PlaceOrderOutcome, AppError>) -> Option<Attempt> {
+    Some(match result {
+        Ok(PlaceOrderOutcome::Created(_) | PlaceOrderOutcome::Accepted(_)) => Attempt::Sold,
+        Err(AppError::Domain(e)) => match e.kind() {
+            flash_sale_domain::ErrorKind::SoldOut => Attempt::SoldOut,
+            flash_sale_domain::ErrorKind::LimitExceeded => Attempt::LimitExceeded,
+            flash_sale_domain::ErrorKind::NotOnSale => Attempt::NotOnSale,
+            flash_sale_domain::ErrorKind::Unavailable => Attempt::Unavailable,
+            _ => return None,
+        },
+        Err(AppError::Unavailable(_)) => Attempt::Unavailable,
+        Ok(PlaceOrderOutcome::Replayed(_)) | Err(_) => return None,
+    })
 }
 
 fn count(strategy: Strategy, result: &Result<PlaceOrderOutcome, AppError>) {

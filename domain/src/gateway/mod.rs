@@ -15,7 +15,9 @@ mod stock;
 pub use catalogue::{EventGateway, ProductGateway, Relay, StockState, StockStateSink};
 pub use orders::{OrderFilter, OrderGateway, Release};
 pub use placements::{Fulfil, Fulfilled, PlacementGateway, PlacementQueue};
-pub use shared::{LockGateway, LockLease, Notice, NoticeBus, SharedCache};
+pub use shared::{
+    Attempt, LockGateway, LockLease, Notice, NoticeBus, SharedCache, Tally, TallyGateway,
+};
 pub use stock::{
     Hold, HoldKind, InFlight, LedgerView, Reservation, ReserveRequest, ReturnInProgress,
     Settlement, StockLedger, Suspension, age_ms,

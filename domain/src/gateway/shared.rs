@@ -102,3 +102,63 @@ pub trait NoticeBus: Send + Sync {
     /// `Unavailable`; caches then catch up when their entries expire.
     async fn publish(&self, notice: Notice) -> Result<(), GatewayError>;
 }
+
+/// What became of an order attempt, as the console charts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Attempt {
+    /// An order made (201) or a placement accepted (202).
+    Sold,
+    /// `SOLD_OUT`.
+    SoldOut,
+    /// `LIMIT_EXCEEDED`.
+    LimitExceeded,
+    /// `NOT_ON_SALE`.
+    NotOnSale,
+    /// `UNAVAILABLE`.
+    Unavailable,
+    /// `RATE_LIMITED` (the per-buyer limit).
+    RateLimited,
+}
+
+impl Attempt {
+    /// Every outcome, in the order of [`Tally`]'s counts.
+    pub const ALL: [Self; 6] = [
+        Self::Sold,
+        Self::SoldOut,
+        Self::LimitExceeded,
+        Self::NotOnSale,
+        Self::Unavailable,
+        Self::RateLimited,
+    ];
+
+    /// Its place in [`Tally`].
+    #[must_use]
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Attempts by outcome, indexed by [`Attempt::index`].
+pub type Tally = [u64; Attempt::ALL.len()];
+
+/// Order attempts per product and second, added up over every instance (Redis), or
+/// in process: what the console charts.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait TallyGateway: Send + Sync {
+    /// Adds each product's counts to `second` (Unix seconds).
+    ///
+    /// # Errors
+    /// `Unavailable`; the counts are then lost (they only feed a chart).
+    async fn add(&self, second: i64, counts: &[(ProductId, Tally)]) -> Result<(), GatewayError>;
+
+    /// The product's counts of each second from `since` on that has any, oldest first.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn since(
+        &self,
+        product: ProductId,
+        since: i64,
+    ) -> Result<Vec<(i64, Tally)>, GatewayError>;
+}

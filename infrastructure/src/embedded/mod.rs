@@ -4,8 +4,10 @@ mod locks;
 mod queue;
 mod stock_ledger;
 mod stock_state;
+mod tally;
 
 pub use locks::EmbeddedLocks;
 pub use queue::EmbeddedTaskQueue;
 pub(crate) use queue::take_batch;
 pub use stock_ledger::EmbeddedStockLedger;
+pub use tally::{EmbeddedTally, KEEP};

@@ -12,6 +12,7 @@ mod cache;
 mod locks;
 mod placements;
 mod stock_ledger;
+mod tally;
 
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ pub use cache::RedisSharedCache;
 pub use locks::RedisLocks;
 pub use placements::RedisPlacements;
 pub use stock_ledger::RedisStockLedger;
+pub use tally::RedisTally;
 
 /// How long one Redis call may take before it counts as unavailable.
 const CALL_TIMEOUT: Duration = Duration::from_millis(1500);

@@ -176,6 +176,32 @@ impl Drop for Answering {
     }
 }
 
+/// An answer's body; an event stream's holds its connection busy until it ends.
+struct Answered {
+    body: Body,
+    _answering: Option<Answering>,
+}
+
+impl hyper::body::Body for Answered {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// HTTP/1.1 with the service's timeouts doing the timing, and a head buffer above
 /// the adapter's own limits (8 KiB target, 16 KiB or 64 header lines, answered 414 /
 /// 431 in the envelope) but bounded, so a slow socket holds at most 64 KiB.
@@ -222,8 +248,20 @@ impl Connection {
             let router = router.clone();
             async move {
                 let response = router.oneshot(request).await;
-                drop(answering);
-                response
+                // An event stream is an answer being sent for as long as it lasts, not an
+                // idle connection: busy until its body ends. Any other answer's body is
+                // in the socket's buffer at once, or waits on a client that does not
+                // read — idle, so the idle timeout closes it as before.
+                response.map(|response| {
+                    let streaming = response
+                        .headers()
+                        .get(axum::http::header::CONTENT_TYPE)
+                        .is_some_and(|kind| kind.as_bytes().starts_with(b"text/event-stream"));
+                    response.map(|body| Answered {
+                        body,
+                        _answering: streaming.then_some(answering),
+                    })
+                })
             }
         });
         let mut served = pin!(http1().serve_connection(io, service));

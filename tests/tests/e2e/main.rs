@@ -6,12 +6,15 @@
 // A scenario reads best as one story, however long.
 #![allow(clippy::too_many_lines)]
 
+mod browser;
 mod buckets;
 mod cache;
 mod catalogue;
 mod connections;
+mod console;
 mod errors;
 mod faults;
+mod grafana;
 mod group_commit;
 mod ops;
 mod orders;

@@ -81,6 +81,10 @@ async fn the_openapi_document_lists_every_route(backend: Backend) {
         ("get", "/readyz"),
         ("get", "/metrics"),
         ("get", "/openapi.json"),
+        ("get", "/docs"),
+        ("get", "/console"),
+        ("get", "/api/v1/admin/stream"),
+        ("get", "/api/v1/placements/{id}/events"),
     ];
     for (method, path) in expected {
         assert!(

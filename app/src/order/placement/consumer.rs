@@ -163,9 +163,11 @@ impl PlacementConsumeCmdExe {
         // The holds of the batch end together (with Redis: pipelined on one
         // connection rather than one round trip after another).
         let mut settle = Vec::with_capacity(items.len());
+        let now = self.clock.now();
         for ((placement, _), outcome) in items.iter().zip(outcomes) {
             match outcome {
                 Fulfilled::Placed => {
+                    record_lag(placement, now);
                     settle.push(
                         self.stock
                             .settle_placement(placement, Settlement::Committed),
@@ -264,4 +266,10 @@ impl PlacementConsumeCmdExe {
             }
         }
     }
+}
+
+/// The consumer's lag: from a placement's 202 to its order written.
+fn record_lag(placement: &Placement, now: chrono::DateTime<chrono::Utc>) {
+    let lag = (now - placement.created_at).to_std().unwrap_or_default();
+    metrics::histogram!("flash_sale_placement_lag_seconds").record(lag.as_secs_f64());
 }

@@ -1,0 +1,338 @@
+//! The console and the API docs in a real headless browser (Debian's `chromium`,
+//! driven through `chromedriver` over WebDriver): sign in, watch a product sell live,
+//! act through a form, read the error envelope; `/docs` lists every operation with
+//! nothing loaded from elsewhere.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use flash_sale_app::Role;
+use flash_sale_client::{OrderPlaceCmd, PlaceOrderAnswer};
+use flash_sale_tests::{Backend, TestApp, sale};
+use serde_json::json;
+use tokio::time::Instant;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// `chromedriver` on a free loopback port, killed when dropped.
+struct Driver {
+    process: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Driver {
+    async fn start() -> (Self, Client) {
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            probe.local_addr().expect("address").port()
+        };
+        let process = tokio::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{CHROMEDRIVER} (Debian chromium-driver): {e}"));
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,1100",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&url)
+            .await
+            .expect("a browser session");
+        let driver = Self {
+            process,
+            _profile: profile,
+        };
+        (driver, client)
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.start_kill();
+    }
+}
+
+/// Waits until the element's text satisfies `wanted`, within `limit`; its last text.
+async fn text_becomes(
+    browser: &Client,
+    css: &str,
+    limit: Duration,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<String, String> {
+    let deadline = Instant::now() + limit;
+    let mut last = String::new();
+    loop {
+        if let Ok(element) = browser.find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+        {
+            if wanted(&text) {
+                return Ok(text);
+            }
+            last = text;
+        }
+        if Instant::now() >= deadline {
+            return Err(last);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn click(browser: &Client, css: &str) {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn type_into(browser: &Client, css: &str, text: &str) {
+    let field = browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("type");
+}
+
+async fn sign_in(browser: &Client, token: &str) {
+    type_into(browser, "#token", token).await;
+    click(browser, "#sign-in").await;
+}
+
+/// Submits the stock form with `delta`; the answer shown, once it satisfies `wanted`.
+async fn stock_form(
+    browser: &Client,
+    product_id: i64,
+    delta: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<String, String> {
+    let form = "form[data-action='stock']";
+    type_into(
+        browser,
+        &format!("{form} input[name='id']"),
+        &product_id.to_string(),
+    )
+    .await;
+    type_into(browser, &format!("{form} input[name='delta']"), delta).await;
+    click(browser, &format!("{form} button")).await;
+    text_becomes(browser, "#action-result", Duration::from_secs(5), wanted).await
+}
+
+/// Where test artifacts go: `<target>/artifacts/`.
+fn artifacts() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        PathBuf::from,
+    );
+    let dir = target.join("artifacts");
+    std::fs::create_dir_all(&dir).expect("artifacts dir");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Debian's chromium and chromium-driver; run scripts/test-all.sh"]
+async fn the_console_signs_in_watches_a_sale_live_and_acts() {
+    let t = TestApp::spawn(Backend::Sqlite).await;
+    let (event, product) = sale(&t.admin, None, 30, 1, Some(4)).await;
+    let (_driver, browser) = Driver::start().await;
+    browser
+        .goto(&format!("{}/console", t.anon.base_url()))
+        .await
+        .expect("open the console");
+
+    // A wrong token and a buyer's token show the API's error envelope.
+    sign_in(&browser, "not-a-token").await;
+    let refused = text_becomes(&browser, "#sign-in-error", Duration::from_secs(5), |t| {
+        t.contains("UNAUTHENTICATED")
+    })
+    .await;
+    assert!(refused.is_ok(), "{refused:?}");
+    sign_in(&browser, &t.token("ann", Role::Buyer)).await;
+    let refused = text_becomes(&browser, "#sign-in-error", Duration::from_secs(5), |t| {
+        t.starts_with("403 FORBIDDEN")
+    })
+    .await;
+    assert!(refused.is_ok(), "{refused:?}");
+    let stored: Option<String> = browser
+        .execute(
+            "return sessionStorage.getItem('flash-sale.console.token')",
+            vec![],
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned));
+    assert_eq!(stored, None, "a refused token is not kept");
+
+    // The admin signs in, finds the event and opens the product's live view.
+    sign_in(&browser, &t.token("admin-9", Role::Admin)).await;
+    let row = format!("#events-table tr[data-id='{}'] button", event.id);
+    click(&browser, &row).await;
+    click(&browser, "#products-table tbody tr button").await;
+    let full = text_becomes(&browser, "#live-available", Duration::from_secs(10), |t| {
+        t == "30"
+    })
+    .await;
+    assert!(full.is_ok(), "the live view shows the stock: {full:?}");
+    let url = browser.current_url().await.expect("url");
+    assert_eq!(url.query(), None, "no token in the URL: {url}");
+
+    // Orders through the API: the displayed stock falls to the API's value within 2 s.
+    for n in 0..12 {
+        let answer = t
+            .buyer(&format!("b{n}"))
+            .place_order(
+                &OrderPlaceCmd {
+                    product_id: product.id,
+                    quantity: 1,
+                },
+                None,
+            )
+            .await;
+        assert!(
+            matches!(answer, Ok(PlaceOrderAnswer::Created(_))),
+            "{answer:?}"
+        );
+    }
+    let api = t.admin.inventory(product.id).await.expect("inventory");
+    assert_eq!(api.cache_available, 18);
+    let shown = text_becomes(&browser, "#live-available", Duration::from_secs(2), |t| {
+        t == api.cache_available.to_string()
+    })
+    .await;
+    assert!(
+        shown.is_ok(),
+        "after 2 s the console showed {shown:?}, the API 18"
+    );
+    let bars = browser
+        .find_all(Locator::Css("#live-buckets .bucket"))
+        .await
+        .expect("bars");
+    assert_eq!(bars.len(), 4, "a bar per bucket");
+    let sold = text_becomes(&browser, "#live-held", Duration::from_secs(2), |t| {
+        t == "12"
+    })
+    .await;
+    assert!(sold.is_ok(), "{sold:?}");
+    tokio::time::sleep(Duration::from_millis(600)).await; // one more frame of the chart
+    let png = browser.screenshot().await.expect("screenshot");
+    let shot = artifacts().join("console-live.png");
+    std::fs::write(&shot, &png).expect("write the screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG at {}", shot.display());
+
+    // An admin action through its form, seen in the API; a refused one shows the envelope.
+    click(&browser, "#nav-actions").await;
+    let done = stock_form(&browser, product.id, "5", |t| {
+        t.contains("\"stock_total\": 35")
+    })
+    .await;
+    assert!(done.is_ok(), "{done:?}");
+    let after = t.admin.inventory(product.id).await.expect("inventory");
+    assert_eq!(after.stock_total, 35, "the form's action reached the API");
+    let refused = stock_form(&browser, product.id, "-1000", |t| {
+        t.starts_with("409 INVALID_STATE")
+    })
+    .await;
+    assert!(refused.is_ok(), "{refused:?}");
+    assert_eq!(
+        t.admin
+            .inventory(product.id)
+            .await
+            .expect("inventory")
+            .stock_total,
+        35,
+        "a refused action changes nothing"
+    );
+    browser.close().await.expect("close the browser");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Debian's chromium and chromium-driver; run scripts/test-all.sh"]
+async fn the_docs_list_every_operation_with_nothing_loaded_from_elsewhere() {
+    let t = TestApp::spawn(Backend::Sqlite).await;
+    let doc: serde_json::Value = t
+        .anon
+        .raw("GET", "/openapi.json", &[], None)
+        .await
+        .expect("openapi")
+        .json()
+        .expect("json");
+    let mut operations = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            operations.push((method.clone(), path.clone(), op["operationId"].clone()));
+        }
+    }
+    let (_driver, browser) = Driver::start().await;
+    let base = t.anon.base_url().to_owned();
+    browser
+        .goto(&format!("{base}/docs"))
+        .await
+        .expect("open the docs");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let shown = loop {
+        let shown = browser
+            .find_all(Locator::Css(".opblock"))
+            .await
+            .map_or(0, |found| found.len());
+        if shown >= operations.len() || Instant::now() >= deadline {
+            break shown;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(shown, operations.len(), "one block per operation");
+    let page = browser.source().await.expect("page");
+    for (method, path, id) in &operations {
+        let id = id.as_str().expect("operationId");
+        assert!(page.contains(id), "{method} {path} ({id}) is not listed");
+    }
+    let loaded = browser
+        .execute(
+            "return performance.getEntriesByType('resource').map(e => e.name)",
+            vec![],
+        )
+        .await
+        .expect("resources");
+    let loaded: Vec<String> = serde_json::from_value(loaded).expect("names");
+    assert!(!loaded.is_empty());
+    for name in &loaded {
+        assert!(
+            name.starts_with(&base) || name.starts_with("data:"),
+            "loaded from elsewhere: {name}"
+        );
+    }
+    browser.close().await.expect("close the browser");
+    t.stop().await;
+}
