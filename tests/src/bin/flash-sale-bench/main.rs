@@ -83,6 +83,11 @@ struct Args {
     /// Units of the `sellout` product.
     #[arg(long, default_value_t = 5_000)]
     sellout_stock: i64,
+    /// Order an existing product (one made in the console, say) in the `order` and
+    /// `sellout` scenarios instead of creating one: `sellout` then sells what it has
+    /// left, and `--strategy`, `--buckets` and `--sellout-stock` do not apply.
+    #[arg(long)]
+    product: Option<i64>,
     /// The server's process id: with it each scenario tells where the CPU went.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -121,6 +126,8 @@ struct Load {
     strategy: Strategy,
     buckets: Option<u32>,
     sellout_stock: i64,
+    /// An existing product to order, instead of one made per scenario.
+    product: Option<i64>,
     /// The server's process id, when known (CPU accounting, profiles).
     server_pid: Option<u32>,
     /// Where profiles go, and the prefix of their names.
@@ -350,7 +357,10 @@ impl Bench {
 
     /// The `order` scenario; with it the product's id.
     async fn order(&self) -> anyhow::Result<(Report, i64)> {
-        let id = self.product(10_000_000, "order").await?;
+        let id = match self.load.product {
+            Some(id) => id,
+            None => self.product(10_000_000, "order").await?,
+        };
         let run = chrono::Utc::now().timestamp_millis();
         let mut report = self
             .timed("order", |n| {
@@ -403,8 +413,13 @@ impl Bench {
 
     /// The `sellout` scenario; with it the product's id.
     async fn sellout(&self) -> anyhow::Result<(Report, i64)> {
-        let stock = self.load.sellout_stock;
-        let id = self.product(stock, "sellout").await?;
+        let (stock, id) = match self.load.product {
+            Some(id) => (self.admin.inventory(id).await?.cache_available, id),
+            None => {
+                let stock = self.load.sellout_stock;
+                (stock, self.product(stock, "sellout").await?)
+            }
+        };
         let run = chrono::Utc::now().timestamp_millis();
         let sold = Arc::new(AtomicU64::new(0));
         let sold_out_at = Arc::new(std::sync::Mutex::new(None::<Duration>));
@@ -530,6 +545,7 @@ async fn main() -> anyhow::Result<()> {
         strategy: args.strategy,
         buckets: args.buckets,
         sellout_stock: args.sellout_stock,
+        product: args.product,
         server_pid: args.server_pid,
         profile: args.profile.clone().map(|dir| (dir, String::new())),
     };

@@ -170,6 +170,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<()> {
                     strategy,
                     buckets: (strategy == Strategy::Buckets).then_some(BUCKETS),
                     sellout_stock: STORM_STOCK,
+                    product: None,
                     server_pid: node.pid(),
                     profile,
                 };
