@@ -19,6 +19,7 @@ const $ = (id) => document.getElementById(id);
 let stream = null; // the AbortController of the open admin stream
 let watching = null; // the product id on the live view
 let shownEvent = null;
+let unsettled = 0; // snapshots in a row whose views disagreed
 
 // ---- API calls -------------------------------------------------------------------
 
@@ -191,6 +192,7 @@ function stopStream() {
 
 function watch(productId) {
   watching = Number(productId);
+  unsettled = 0;
   $("watch-id").value = watching;
   show("live");
   $("live").hidden = true;
@@ -259,15 +261,21 @@ function render(snapshot) {
   const inv = pulse.inventory;
   $("live-title").textContent = `#${pulse.product_id} ${pulse.title} (${pulse.event_title})`;
   $("live-strategy").textContent = `${pulse.effective_strategy} · ${pulse.status}`;
-  $("live-consistent").textContent = inv.consistent ? "consistent" : "drift";
-  $("live-consistent").className = inv.consistent ? "tag ok" : "tag bad";
+  // The views are read one after another, so while orders flow they disagree by what
+  // moved in between ("settling"); at rest they must agree, and a disagreement that
+  // outlasts two quiet seconds is drift.
+  const now = Math.floor(Date.parse(snapshot.at) / 1000);
+  const moving = pulse.per_second.some((s) => now - s.second <= 2);
+  unsettled = inv.consistent || moving ? 0 : unsettled + 1;
+  const [flag, tone] = inv.consistent ? ["consistent", "ok"] : unsettled < 4 ? ["settling", ""] : ["drift", "bad"];
+  $("live-consistent").textContent = flag;
+  $("live-consistent").className = `tag ${tone}`;
   $("live-total").textContent = inv.stock_total;
   $("live-available").textContent = inv.cache_available;
   $("live-db-available").textContent = inv.db_available;
   $("live-held").textContent = inv.held;
   $("live-in-flight").textContent = inv.in_flight;
   const last = pulse.per_second[pulse.per_second.length - 1];
-  const now = Math.floor(Date.parse(snapshot.at) / 1000);
   $("live-rate").textContent = last && now - last.second <= 2 ? last.sold : 0;
   renderBuckets(inv);
   renderChart(pulse.per_second, now);

@@ -145,9 +145,11 @@ impl ConsoleFeed {
         receiver
     }
 
-    /// Returns once someone watches.
+    /// Returns once someone watches. While nobody does, the last snapshot is dropped,
+    /// so that the next watcher does not start from an old one.
     pub async fn watched(&self) {
         while self.latest.receiver_count() == 0 {
+            self.latest.send_replace(None);
             self.wanted.notified().await;
         }
     }

@@ -10,4 +10,5 @@ pub use locks::EmbeddedLocks;
 pub use queue::EmbeddedTaskQueue;
 pub(crate) use queue::take_batch;
 pub use stock_ledger::EmbeddedStockLedger;
-pub use tally::{EmbeddedTally, KEEP};
+pub use tally::EmbeddedTally;
+pub(crate) use tally::KEEP;

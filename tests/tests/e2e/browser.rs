@@ -336,3 +336,129 @@ async fn the_docs_list_every_operation_with_nothing_loaded_from_elsewhere() {
     browser.close().await.expect("close the browser");
     t.stop().await;
 }
+
+/// Sets a form field through the page (a `datetime-local` field takes no typed
+/// keys portably).
+async fn set_field(browser: &Client, css: &str, value: &str) {
+    browser
+        .execute(
+            "document.querySelector(arguments[0]).value = arguments[1]",
+            vec![json!(css), json!(value)],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+}
+
+/// Submits the form of `action` with `fields`; the answer shown, once it satisfies
+/// `wanted`.
+async fn submit_form(
+    browser: &Client,
+    action: &str,
+    fields: &[(&str, &str)],
+    wanted: impl Fn(&str) -> bool,
+) -> Result<String, String> {
+    let form = format!("form[data-action='{action}']");
+    for (name, value) in fields {
+        set_field(browser, &format!("{form} [name='{name}']"), value).await;
+    }
+    click(browser, &format!("{form} button")).await;
+    text_becomes(browser, "#action-result", Duration::from_secs(5), wanted).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Debian's chromium and chromium-driver; run scripts/test-all.sh"]
+async fn a_sale_is_made_and_put_online_through_the_console_forms() {
+    let t = TestApp::spawn(Backend::Sqlite).await;
+    let (_driver, browser) = Driver::start().await;
+    browser
+        .goto(&format!("{}/console", t.anon.base_url()))
+        .await
+        .expect("open the console");
+    sign_in(&browser, &t.token("admin-9", Role::Admin)).await;
+    click(&browser, "#nav-actions").await;
+    let now = chrono::Utc::now();
+    let minute = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M").to_string();
+    let (starts, ends) = (
+        minute(now - chrono::Duration::minutes(2)),
+        minute(now + chrono::Duration::days(1)),
+    );
+    let made = submit_form(
+        &browser,
+        "create-event",
+        &[
+            ("title", "Console sale"),
+            ("starts_at", &starts),
+            ("ends_at", &ends),
+            ("strategy", "buckets"),
+        ],
+        |t| t.contains("\"status\": \"draft\""),
+    )
+    .await
+    .expect("the event is made");
+    let event: serde_json::Value = serde_json::from_str(&made).expect("the answer");
+    let event_id = event["id"].as_i64().expect("id").to_string();
+    assert_eq!(event["strategy"], "buckets");
+
+    // A refused product shows the envelope with the field that was wrong.
+    let refused = submit_form(
+        &browser,
+        "create-product",
+        &[
+            ("event_id", &event_id),
+            ("title", "Lamp"),
+            ("original_price", "1000"),
+            ("flash_price", "2000"),
+            ("stock", "40"),
+            ("per_user_limit", "2"),
+            ("bucket_count", "4"),
+        ],
+        |t| t.starts_with("422 VALIDATION_FAILED"),
+    )
+    .await
+    .expect("refused");
+    assert!(refused.contains("flash_price"), "{refused}");
+    let made = submit_form(&browser, "create-product", &[("flash_price", "500")], |t| {
+        t.contains("\"bucket_count\": 4")
+    })
+    .await
+    .expect("the product is made");
+    let product: serde_json::Value = serde_json::from_str(&made).expect("the answer");
+    let product_id = product["id"].as_i64().expect("id");
+    submit_form(
+        &browser,
+        "event-status",
+        &[("id", &event_id), ("to", "online")],
+        // The event's answer (the product's, shown before, is online too).
+        |t| t.contains("\"effective_strategy\"") && t.contains("\"status\": \"online\""),
+    )
+    .await
+    .expect("online");
+
+    let seen = t
+        .admin
+        .admin_event(event["id"].as_i64().expect("id"))
+        .await
+        .expect("the event");
+    assert_eq!(seen.event.status, flash_sale_client::EventStatusDto::Online);
+    assert_eq!(seen.products.len(), 1);
+    assert_eq!(
+        (seen.products[0].stock_total, seen.products[0].flash_price),
+        (40, 500)
+    );
+    let answer = t
+        .buyer("ann")
+        .place_order(
+            &OrderPlaceCmd {
+                product_id,
+                quantity: 2,
+            },
+            None,
+        )
+        .await;
+    assert!(
+        matches!(answer, Ok(PlaceOrderAnswer::Created(_))),
+        "{answer:?}"
+    );
+    browser.close().await.expect("close the browser");
+    t.stop().await;
+}
