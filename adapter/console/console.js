@@ -31,8 +31,11 @@ class ApiError extends Error {
   }
 }
 
+/** The signed-in admin's bearer token, as a header. */
+const authorization = () => ({ Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) || ""}` });
+
 async function api(method, path, body) {
-  const headers = { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) || ""}` };
+  const headers = authorization();
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(API + path, {
     method,
@@ -207,7 +210,7 @@ async function openStream() {
   $("stream-state").textContent = "connecting…";
   try {
     const response = await fetch(`${API}/admin/stream`, {
-      headers: { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) || ""}`, Accept: "text/event-stream" },
+      headers: { ...authorization(), Accept: "text/event-stream" },
       signal: controller.signal,
     });
     if (!response.ok) {

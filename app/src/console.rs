@@ -3,8 +3,8 @@
 //! product that all admin streams of this instance share — computed once per round
 //! however many consoles watch, and only while one does.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use flash_sale_client::{AttemptsDto, ConsoleSnapshotDto, ProductPulseDto};
@@ -27,12 +27,12 @@ const WINDOW: Duration = Duration::from_mins(1);
 /// Most products in one snapshot.
 const MOST_PRODUCTS: usize = 100;
 
-/// This instance's attempts since the last flush, per product.
+/// This instance's attempts since the last flush, per product. A product stays in the
+/// map once it has had an attempt past the sale checks (its counts go back to zero at
+/// each flush): only such products are counted when refused before those checks (a
+/// rate-limited request names any id it likes).
 pub struct AttemptCounter {
     pending: Mutex<HashMap<ProductId, Tally>>,
-    /// Products that had an attempt past the sale checks: only these are counted when
-    /// refused before them (a rate-limited request names any id it likes).
-    known: RwLock<HashSet<ProductId>>,
     tally: Arc<dyn TallyGateway>,
     clock: Arc<dyn Clock>,
 }
@@ -42,45 +42,26 @@ impl AttemptCounter {
     pub fn new(tally: Arc<dyn TallyGateway>, clock: Arc<dyn Clock>) -> Self {
         Self {
             pending: Mutex::default(),
-            known: RwLock::default(),
             tally,
             clock,
         }
     }
 
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<ProductId, Tally>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// One attempt on a product that exists (it passed the catalogue).
     pub fn record(&self, product: ProductId, attempt: Attempt) {
-        let known = self
-            .known
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&product);
-        if !known {
-            self.known
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(product);
-        }
-        self.add(product, attempt);
+        self.pending().entry(product).or_default()[attempt.index()] += 1;
     }
 
     /// One order refused by the per-buyer rate limit, before the sale checks: counted
     /// only for a known product.
     pub fn record_rate_limited(&self, product: i64) {
-        let product = ProductId(product);
-        let known = self
-            .known
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&product);
-        if known {
-            self.add(product, Attempt::RateLimited);
+        if let Some(counts) = self.pending().get_mut(&ProductId(product)) {
+            counts[Attempt::RateLimited.index()] += 1;
         }
-    }
-
-    fn add(&self, product: ProductId, attempt: Attempt) {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        pending.entry(product).or_default()[attempt.index()] += 1;
     }
 
     /// Adds what was counted since the last flush to the current second.
@@ -88,10 +69,12 @@ impl AttemptCounter {
     /// # Errors
     /// `Unavailable`; those counts are lost (they only feed a chart).
     pub async fn flush(&self) -> Result<(), AppError> {
-        let counts: Vec<(ProductId, Tally)> = {
-            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            pending.drain().collect()
-        };
+        let counts: Vec<(ProductId, Tally)> = self
+            .pending()
+            .iter_mut()
+            .filter(|(_, counts)| counts.iter().any(|n| *n > 0))
+            .map(|(product, counts)| (*product, std::mem::take(counts)))
+            .collect();
         if counts.is_empty() {
             return Ok(());
         }
@@ -193,7 +176,7 @@ impl ConsoleFeed {
                     break;
                 }
                 let (inventory, seconds) = match tokio::try_join!(
-                    p.stock.inventory(product.id),
+                    p.stock.inventory_of(&product),
                     async { Ok::<_, AppError>(p.tally.since(product.id, since).await?) },
                 ) {
                     Ok(read) => read,

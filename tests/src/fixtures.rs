@@ -79,6 +79,14 @@ pub async fn sale(
     (event, product)
 }
 
+/// An order of one unit of `product_id`.
+pub fn one_unit(product_id: i64) -> OrderPlaceCmd {
+    OrderPlaceCmd {
+        product_id,
+        quantity: 1,
+    }
+}
+
 /// Sends an order of `quantity` units (with `key`, if any) again while the answer is a
 /// 503 or a transport error; the answer (201 or 202), or the rejection's code.
 ///

@@ -3,8 +3,8 @@
 use std::convert::Infallible;
 
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use axum::response::sse::Event;
 use flash_sale_app::console::Snapshot;
 use futures::Stream;
 use tokio::sync::watch;
@@ -22,39 +22,27 @@ use crate::state::AppState;
                body = flash_sale_client::ConsoleSnapshotDto)),
     security(("bearer" = [])))]
 pub(crate) async fn stream(State(state): State<AppState>, _: Admin) -> Response {
-    let snapshots = state.exec.console.subscribe();
-    Sse::new(events(snapshots, state.stopping.clone()))
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    super::event_stream(&state, events(state.exec.console.subscribe()))
 }
 
-fn events(
-    snapshots: watch::Receiver<Snapshot>,
-    stopping: watch::Receiver<bool>,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures::stream::unfold(
-        (snapshots, stopping, true),
-        |(mut snapshots, mut stopping, first)| async move {
-            loop {
-                // The latest snapshot at once (if there is one), then each new one.
-                if !first {
-                    tokio::select! {
-                        changed = snapshots.changed() => changed.ok()?,
-                        _ = stopping.wait_for(|stop| *stop) => return None,
-                    }
-                }
-                let latest = snapshots.borrow_and_update().clone();
-                if let Some(json) = latest {
-                    let event = Event::default().event("snapshot").data(&*json);
-                    return Some((Ok(event), (snapshots, stopping, false)));
-                }
-                if first {
-                    return Some((
-                        Ok(Event::default().comment("waiting for the first snapshot")),
-                        (snapshots, stopping, false),
-                    ));
-                }
+fn events(snapshots: watch::Receiver<Snapshot>) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures::stream::unfold((snapshots, true), |(mut snapshots, first)| async move {
+        loop {
+            // The latest snapshot at once (if there is one), then each new one.
+            if !first {
+                snapshots.changed().await.ok()?;
             }
-        },
-    )
+            let latest = snapshots.borrow_and_update().clone();
+            if let Some(json) = latest {
+                let event = Event::default().event("snapshot").data(&*json);
+                return Some((Ok(event), (snapshots, false)));
+            }
+            if first {
+                return Some((
+                    Ok(Event::default().comment("waiting for the first snapshot")),
+                    (snapshots, false),
+                ));
+            }
+        }
+    })
 }

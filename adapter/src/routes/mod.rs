@@ -21,6 +21,26 @@ use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// An event stream as the answer: keep-alive comments while it is quiet, and its end
+/// when the service stops (so that a shutdown never waits for a watcher).
+pub(crate) fn event_stream<S>(state: &AppState, events: S) -> axum::response::Response
+where
+    S: futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>
+        + Send
+        + 'static,
+{
+    use axum::response::IntoResponse as _;
+    use futures::StreamExt as _;
+    let mut stopping = state.stopping.clone();
+    let stopped = async move {
+        // A dropped sender is a stopped service too.
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    axum::response::sse::Sse::new(events.take_until(stopped))
+        .keep_alive(axum::response::sse::KeepAlive::default())
+        .into_response()
+}
 use crate::{BODY_LIMIT, middleware};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

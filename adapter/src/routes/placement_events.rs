@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use axum::response::sse::Event;
 use flash_sale_app::Caller;
 use flash_sale_client::{PlacementDto, PlacementStatusDto};
 use futures::Stream;
@@ -35,9 +35,10 @@ pub(crate) async fn placement_events(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let now = state.exec.placement_get.execute(&caller, &id).await?;
-    Ok(Sse::new(changes(state, caller, id, now))
-        .keep_alive(KeepAlive::default())
-        .into_response())
+    Ok(super::event_stream(
+        &state,
+        changes(state.clone(), caller, id, now),
+    ))
 }
 
 enum Watch {
@@ -83,7 +84,7 @@ fn changes(
 }
 
 /// The placement once it differs from `last`; `None` when the stream should end (the
-/// service stops, the limit passed, the placement is gone).
+/// limit passed, the placement is gone).
 async fn next_change(
     state: &AppState,
     caller: &Caller,
@@ -91,12 +92,8 @@ async fn next_change(
     last: &PlacementDto,
     since: Instant,
 ) -> Option<PlacementDto> {
-    let mut stopping = state.stopping.clone();
     loop {
-        tokio::select! {
-            () = tokio::time::sleep(POLL) => {}
-            _ = stopping.wait_for(|stop| *stop) => return None,
-        }
+        tokio::time::sleep(POLL).await;
         if since.elapsed() > LIMIT {
             return None;
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use flash_sale_client::{BucketInventoryDto, InventoryDto};
 use flash_sale_domain::gateway::LedgerView;
-use flash_sale_domain::product::ProductId;
+use flash_sale_domain::product::{Product, ProductId};
 use flash_sale_domain::stock::StockBucket;
 
 use super::StockService;
@@ -145,6 +145,12 @@ impl StockService {
             .find(product_id)
             .await?
             .ok_or(AppError::NotFound("product"))?;
+        self.inventory_of(&product).await
+    }
+
+    /// [`StockService::inventory`] of a product already read.
+    pub async fn inventory_of(&self, product: &Product) -> Result<InventoryDto, AppError> {
+        let product_id = product.id;
         self.ensure_loaded(product_id).await?;
         let check = self
             .check(product_id)

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use flash_sale_app::Role;
-use flash_sale_client::{OrderPlaceCmd, PlaceOrderAnswer, StrategyDto};
+use flash_sale_client::{PlaceOrderAnswer, StrategyDto};
 use flash_sale_tests::sse::{SseEnd, SseEvent, SseStream};
-use flash_sale_tests::{Backend, TestApp, sale};
+use flash_sale_tests::{Backend, TestApp, one_unit, sale};
 use serde_json::Value;
 
 mod every_stack {
@@ -44,19 +44,12 @@ fn total(pulse: &Value, outcome: &str) -> u64 {
         .sum()
 }
 
-fn order(product_id: i64) -> OrderPlaceCmd {
-    OrderPlaceCmd {
-        product_id,
-        quantity: 1,
-    }
-}
-
 async fn placement_events_push_the_outcome_to_the_owner_only(backend: Backend) {
     let t = TestApp::spawn(backend).await;
     let (_, product) = sale(&t.admin, Some(StrategyDto::Async), 5, 1, None).await;
     let ann = t.buyer("ann");
     let PlaceOrderAnswer::Accepted(placement) = ann
-        .place_order(&order(product.id), None)
+        .place_order(&one_unit(product.id), None)
         .await
         .expect("accepted")
     else {
@@ -148,27 +141,30 @@ async fn the_admin_stream_is_for_admins_and_follows_the_sale(backend: Backend) {
 
     // Five sold, one over the limit, two sold out, one not on sale.
     for buyer in ["a", "b", "c", "d", "e"] {
-        let answer = t.buyer(buyer).place_order(&order(product.id), None).await;
+        let answer = t
+            .buyer(buyer)
+            .place_order(&one_unit(product.id), None)
+            .await;
         assert!(
             matches!(answer, Ok(PlaceOrderAnswer::Created(_))),
             "{answer:?}"
         );
         if buyer == "a" {
             t.buyer("a")
-                .place_order(&order(product.id), None)
+                .place_order(&one_unit(product.id), None)
                 .await
                 .expect_err("over the limit");
         }
     }
     for buyer in ["f", "g"] {
         t.buyer(buyer)
-            .place_order(&order(product.id), None)
+            .place_order(&one_unit(product.id), None)
             .await
             .expect_err("sold out");
     }
     t.admin.product_offline(product.id).await.expect("offline");
     t.buyer("h")
-        .place_order(&order(product.id), None)
+        .place_order(&one_unit(product.id), None)
         .await
         .expect_err("not on sale");
     let api = t.admin.inventory(product.id).await.expect("inventory");
@@ -200,13 +196,13 @@ async fn two_instances_stream_the_same_figures(backend: Backend) {
     let (_, product) = sale(&t.admin, None, 20, 1, None).await;
     for buyer in ["a", "b", "c"] {
         t.buyer(buyer)
-            .place_order(&order(product.id), None)
+            .place_order(&one_unit(product.id), None)
             .await
             .expect("sold here");
     }
     for buyer in ["d", "e"] {
         t.buyer_of(&sibling, buyer)
-            .place_order(&order(product.id), None)
+            .place_order(&one_unit(product.id), None)
             .await
             .expect("sold there");
     }

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use flash_sale_client::{OrderPlaceCmd, PlaceOrderAnswer, PlacementStatusDto, StrategyDto};
-use flash_sale_tests::{Backend, TestApp, sale};
+use flash_sale_client::{PlaceOrderAnswer, PlacementStatusDto, StrategyDto};
+use flash_sale_tests::{Backend, TestApp, one_unit, sale};
 use tokio::io::AsyncReadExt;
 
 const DASHBOARD: &str = include_str!("../../../deploy/grafana/flash-sale.json");
@@ -29,13 +29,6 @@ fn queried_metrics() -> BTreeSet<String> {
         }
     }
     names
-}
-
-fn order(product_id: i64) -> OrderPlaceCmd {
-    OrderPlaceCmd {
-        product_id,
-        quantity: 1,
-    }
 }
 
 #[test]
@@ -62,14 +55,14 @@ async fn every_metric_the_dashboard_queries_is_exported() {
     let (_, plain) = sale(&t.admin, Some(StrategyDto::Sync), 5, 1, None).await;
     t.buyer("ann").product(plain.id).await.expect("browse");
     t.buyer("ann")
-        .place_order(&order(plain.id), None)
+        .place_order(&one_unit(plain.id), None)
         .await
         .expect("sync order");
     // Buckets: one buyer empties her home bucket and is served from the other one.
     let (_, spread) = sale(&t.admin, Some(StrategyDto::Buckets), 4, 4, Some(2)).await;
     for _ in 0..3 {
         t.buyer("bo")
-            .place_order(&order(spread.id), None)
+            .place_order(&one_unit(spread.id), None)
             .await
             .expect("bucket order");
     }
@@ -77,7 +70,7 @@ async fn every_metric_the_dashboard_queries_is_exported() {
     let (_, queued) = sale(&t.admin, Some(StrategyDto::Async), 5, 1, None).await;
     let PlaceOrderAnswer::Accepted(placement) = t
         .buyer("cy")
-        .place_order(&order(queued.id), None)
+        .place_order(&one_unit(queued.id), None)
         .await
         .expect("accepted")
     else {

@@ -125,25 +125,6 @@ pub(super) async fn sign_in(browser: &Client, token: &str) {
     click(browser, "#sign-in").await;
 }
 
-/// Submits the stock form with `delta`; the answer shown, once it satisfies `wanted`.
-pub(super) async fn stock_form(
-    browser: &Client,
-    product_id: i64,
-    delta: &str,
-    wanted: impl Fn(&str) -> bool,
-) -> Result<String, String> {
-    let form = "form[data-action='stock']";
-    type_into(
-        browser,
-        &format!("{form} input[name='id']"),
-        &product_id.to_string(),
-    )
-    .await;
-    type_into(browser, &format!("{form} input[name='delta']"), delta).await;
-    click(browser, &format!("{form} button")).await;
-    text_becomes(browser, "#action-result", Duration::from_secs(5), wanted).await
-}
-
 /// Where test artifacts go: `<target>/artifacts/`.
 pub(super) fn artifacts() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(

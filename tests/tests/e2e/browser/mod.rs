@@ -10,10 +10,10 @@ use std::time::Duration;
 use fantoccini::Locator;
 use flash_sale_app::Role;
 use flash_sale_client::{OrderPlaceCmd, PlaceOrderAnswer};
-use flash_sale_tests::{Backend, TestApp, sale};
+use flash_sale_tests::{Backend, TestApp, one_unit, sale};
 use tokio::time::Instant;
 
-use self::driver::{Driver, artifacts, click, sign_in, stock_form, submit_form, text_becomes};
+use self::driver::{Driver, artifacts, click, sign_in, submit_form, text_becomes};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Debian's chromium and chromium-driver; run scripts/test-all.sh"]
@@ -66,13 +66,7 @@ async fn the_console_signs_in_watches_a_sale_live_and_acts() {
     for n in 0..12 {
         let answer = t
             .buyer(&format!("b{n}"))
-            .place_order(
-                &OrderPlaceCmd {
-                    product_id: product.id,
-                    quantity: 1,
-                },
-                None,
-            )
+            .place_order(&one_unit(product.id), None)
             .await;
         assert!(
             matches!(answer, Ok(PlaceOrderAnswer::Created(_))),
@@ -107,16 +101,22 @@ async fn the_console_signs_in_watches_a_sale_live_and_acts() {
 
     // An admin action through its form, seen in the API; a refused one shows the envelope.
     click(&browser, "#nav-actions").await;
-    let done = stock_form(&browser, product.id, "5", |t| {
-        t.contains("\"stock_total\": 35")
-    })
+    let done = submit_form(
+        &browser,
+        "stock",
+        &[("id", &product.id.to_string()), ("delta", "5")],
+        |t| t.contains("\"stock_total\": 35"),
+    )
     .await;
     assert!(done.is_ok(), "{done:?}");
     let after = t.admin.inventory(product.id).await.expect("inventory");
     assert_eq!(after.stock_total, 35, "the form's action reached the API");
-    let refused = stock_form(&browser, product.id, "-1000", |t| {
-        t.starts_with("409 INVALID_STATE")
-    })
+    let refused = submit_form(
+        &browser,
+        "stock",
+        &[("id", &product.id.to_string()), ("delta", "-1000")],
+        |t| t.starts_with("409 INVALID_STATE"),
+    )
     .await;
     assert!(refused.is_ok(), "{refused:?}");
     assert_eq!(
