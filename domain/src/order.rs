@@ -167,6 +167,16 @@ pub enum OrderError {
     /// The idempotency key was used for another request.
     #[error("the idempotency key was already used with a different request")]
     IdempotencyKeyReused,
+    /// Placements are accepted faster than orders are written: the queue is behind by
+    /// more than its bound, so nothing was reserved.
+    #[error(
+        "the order queue is {} ms behind; nothing was reserved; try again shortly",
+        lag.as_millis()
+    )]
+    QueueBehind {
+        /// How long the waiting placements have waited.
+        lag: std::time::Duration,
+    },
 }
 
 impl OrderError {
@@ -182,6 +192,7 @@ impl OrderError {
             }
             Self::DuplicateTransaction => ErrorKind::DuplicateTransaction,
             Self::IdempotencyKeyReused => ErrorKind::IdempotencyKeyReused,
+            Self::QueueBehind { .. } => ErrorKind::Unavailable,
         }
     }
 }

@@ -118,6 +118,14 @@ pub struct MqSettings {
     /// Tasks the embedded queue holds before new placements get 503 (with RocketMQ:
     /// tasks received and not yet consumed).
     pub queue_capacity: usize,
+    /// With Redis on one node (where the reservation records the placement and a 202
+    /// costs no database write, so placements can be accepted faster than orders are
+    /// written): new placements get 503 `UNAVAILABLE`, nothing reserved, while the
+    /// placements waiting beyond the `batch_size × consumers` being written were
+    /// accepted longer ago than this. Keeps the consumers' backlog — and every
+    /// placement's wait — within a bound in a sale that outruns the database, far
+    /// inside the 60 s promise and the sweeper's 10 s re-run. `0s`: no bound.
+    pub max_queue_lag: HumanDuration,
     /// RocketMQ topic of the placement tasks.
     pub topic: String,
     /// RocketMQ group name: `<group>-producer` and `<group>-consumer`.
@@ -135,6 +143,7 @@ impl Default for MqSettings {
             consumers: 2,
             consume: true,
             queue_capacity: 100_000,
+            max_queue_lag: HumanDuration(Duration::from_secs(5)),
             topic: "flash_sale_placements".to_owned(),
             group: "flash_sale".to_owned(),
             consume_threads: 4,

@@ -21,7 +21,7 @@ use flash_sale_infrastructure::embedded::{
     EmbeddedLocks, EmbeddedStockLedger, EmbeddedTally, EmbeddedTaskQueue,
 };
 use flash_sale_infrastructure::redis::{
-    Redis, RedisLocks, RedisNoticeBus, RedisPlacements, RedisProbe, RedisSharedCache,
+    QueueBound, Redis, RedisLocks, RedisNoticeBus, RedisPlacements, RedisProbe, RedisSharedCache,
     RedisStockLedger, RedisTally,
 };
 use flash_sale_infrastructure::rocketmq::{RocketMqSettings, RocketMqTaskQueue};
@@ -134,7 +134,12 @@ fn ports(settings: &Settings, db: &Database, redis: Option<&Redis>) -> Ports {
         clock: Arc::new(SystemClock),
     };
     if let Some(redis) = redis {
-        ports.stock = Arc::new(RedisStockLedger::new(redis.clone()));
+        ports.stock = Arc::new(
+            RedisStockLedger::new(redis.clone()).with_queue_bound(QueueBound {
+                max_lag: settings.mq.max_queue_lag.0,
+                in_flight: settings.mq.batch_size.max(1) * settings.mq.consumers.max(1),
+            }),
+        );
         ports.locks = Arc::new(RedisLocks::new(redis.clone()));
         ports.shared_cache = Some(Arc::new(RedisSharedCache::new(redis.clone())));
         ports.bus = Some(Arc::new(RedisNoticeBus::new(redis.clone())));

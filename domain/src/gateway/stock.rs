@@ -96,6 +96,12 @@ pub enum Reservation {
     NotLoaded,
     /// The product's stock is being re-laid; try again shortly.
     Suspended,
+    /// A placement refused because the placement queue is behind: placements accepted
+    /// `lag` ago still wait for the consumers. Nothing was reserved.
+    Backlogged {
+        /// How long the waiting placements have waited.
+        lag: Duration,
+    },
 }
 
 /// A reservation a re-lay carries over: a queued placement, durable in the database.

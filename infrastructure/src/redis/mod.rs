@@ -27,7 +27,7 @@ pub use bus::RedisNoticeBus;
 pub use cache::RedisSharedCache;
 pub use locks::RedisLocks;
 pub use placements::RedisPlacements;
-pub use stock_ledger::RedisStockLedger;
+pub use stock_ledger::{QueueBound, RedisStockLedger};
 pub use tally::RedisTally;
 
 /// How long one Redis call may take before it counts as unavailable.

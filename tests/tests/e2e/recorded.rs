@@ -8,7 +8,10 @@ use sea_orm::{ConnectionTrait, Statement};
 
 use super::placements::{async_product, resolved};
 
-crate::on_redis_stacks!(accepting_a_placement_writes_no_row_and_resolving_it_writes_one);
+crate::on_redis_stacks!(
+    accepting_a_placement_writes_no_row_and_resolving_it_writes_one,
+    a_queue_too_far_behind_refuses_new_placements_and_takes_nothing,
+);
 
 /// Every placement row: (id, status), by id.
 async fn placement_rows(t: &TestApp) -> Vec<(String, String)> {
@@ -128,6 +131,74 @@ async fn accepting_a_placement_writes_no_row_and_resolving_it_writes_one(backend
         inventory.consistent && inventory.in_flight == 0,
         "{inventory:?}"
     );
+    t.stop().await;
+}
+
+async fn a_queue_too_far_behind_refuses_new_placements_and_takes_nothing(backend: Backend) {
+    use std::time::Duration;
+    // Nobody consumes; two placements may be in the consumers' hands (1 × 2), and the
+    // queue may fall 500 ms behind beyond those.
+    let bound = Duration::from_millis(500);
+    let mut t = TestApp::spawn_with(backend, |s| {
+        s.mq.consume = false;
+        s.mq.batch_size = 1;
+        s.mq.consumers = 2;
+        s.mq.max_queue_lag = flash_sale::config::HumanDuration(bound);
+    })
+    .await;
+    let p = async_product(&t, 10, 1).await;
+    let one = OrderPlaceCmd {
+        product_id: p,
+        quantity: 1,
+    };
+    let place = |n: usize, key: Option<&'static str>| {
+        let buyer = t.buyer(&format!("lag-{n}"));
+        async move { buyer.place_order(&one, key).await }
+    };
+    let mut placed = vec![accepted(place(0, Some("k0")).await)];
+    placed.push(accepted(place(1, None).await));
+    tokio::time::sleep(bound + Duration::from_millis(300)).await;
+    // Two old placements are no backlog: the consumers could be writing them.
+    placed.push(accepted(place(2, None).await));
+    placed.push(accepted(place(3, None).await));
+    tokio::time::sleep(bound + Duration::from_millis(300)).await;
+
+    // The third has waited past the bound: the queue is behind.
+    let refused = place(4, None).await.expect_err("the queue is behind");
+    assert_eq!(
+        (refused.status(), refused.code()),
+        (Some(503), Some(flash_sale_client::ErrorCode::Unavailable)),
+        "{refused:?}"
+    );
+    let message = &refused.body().expect("the envelope").message;
+    assert!(message.contains("behind"), "{message}");
+    let inventory = t.admin.inventory(p).await.expect("inventory");
+    assert_eq!(
+        (inventory.in_flight, inventory.cache_available),
+        (4, 6),
+        "the refused placement took nothing: {inventory:?}"
+    );
+    assert_eq!(
+        recorded_keys(&t).await,
+        4 + 1 + 1,
+        "four records, the queue, one key"
+    );
+    // An accepted placement's key still answers it.
+    let replayed = accepted(place(0, Some("k0")).await);
+    assert_eq!(replayed.id, placed[0].id);
+
+    t.restart_with(|s| s.mq.consume = true).await;
+    for (n, placement) in placed.iter().enumerate() {
+        let done = resolved(&t.buyer(&format!("lag-{n}")), placement).await;
+        assert_eq!(done.status, PlacementStatusDto::Succeeded, "{done:?}");
+    }
+    // Caught up: the refused buyer (whose quota was not taken) is accepted now.
+    let late = accepted(t.buyer("lag-4").place_order(&one, None).await);
+    let done = resolved(&t.buyer("lag-4"), &late).await;
+    assert_eq!(done.status, PlacementStatusDto::Succeeded, "{done:?}");
+    let snapshot = t.snapshot(p).await;
+    assert_eq!((snapshot.held(), snapshot.db_available()), (5, 5));
+    snapshot.assert_invariants(5);
     t.stop().await;
 }
 

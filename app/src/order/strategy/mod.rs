@@ -155,5 +155,6 @@ fn reserved_allocation(
         Reservation::NotLoaded | Reservation::Suspended => {
             Err(AppError::Unavailable("stock is being loaded".into()))
         }
+        Reservation::Backlogged { lag } => Err(AppError::domain(OrderError::QueueBehind { lag })),
     }
 }

@@ -20,7 +20,14 @@
 -- ARGV[1] user  ARGV[2] quantity  ARGV[3] limit  ARGV[4] token  ARGV[5] kind (o|p)
 -- ARGV[6] the number of buckets the caller believes the product has
 -- ARGV[7] the number of record keys after the buckets (0, 2 or 3)  ARGV[8] the
--- record's JSON ('' when none)  ARGV[9..] the bucket numbers of the bucket keys
+-- record's JSON ('' when none)  ARGV[9] the queue's bound, ms (0 = none)  ARGV[10]
+-- the placements the consumers may be writing now  ARGV[11..] the bucket numbers of
+-- the bucket keys
+--
+-- A placement is refused before anything is taken when the queue is behind: when the
+-- placement after the ARGV[10] oldest (those the consumers may be writing) was
+-- accepted more than ARGV[9] ms ago — a backlog the consumers would take that long
+-- to clear, or longer.
 --
 -- Returns {0, left, b1, u1, b2, u2, ...} reserved (left = -1 when not computed)
 --         {1}        not loaded (or a bucket key is missing: rebuild)
@@ -29,6 +36,7 @@
 --         {4, left}  fewer than quantity units in all buckets together
 --         {5, n}     the product has n buckets now, not ARGV[6]: ask again
 --         {6}        the home bucket alone holds too few: ask with every bucket
+--         {7, ms}    the placement queue is ms behind (ARGV[9]): nothing was taken
 local meta, quota, res = KEYS[1], KEYS[2], KEYS[3]
 local last = #KEYS - tonumber(ARGV[7])
 if redis.call('EXISTS', meta) == 0 then return {1} end
@@ -51,6 +59,11 @@ if earlier then
   local out = {0, -1}
   for _, v in ipairs(parts_of(parts or '')) do out[#out + 1] = v end
   return out
+end
+local bound = tonumber(ARGV[9])
+if last < #KEYS and bound > 0 then
+  local nth = redis.call('ZRANGE', KEYS[last + 2], ARGV[10], ARGV[10], 'WITHSCORES')
+  if nth[2] and now - tonumber(nth[2]) > bound then return {7, now - tonumber(nth[2])} end
 end
 local q = tonumber(ARGV[2])
 local used = tonumber(redis.call('HGET', quota, ARGV[1]) or '0')
@@ -95,7 +108,7 @@ local text = {}
 for _, p in ipairs(taken) do
   redis.call('HINCRBY', KEYS[p[1]], 'avail', -p[2])
   redis.call('HINCRBY', KEYS[p[1]], 'inflight', p[2])
-  local bucket = ARGV[p[1] + 5]
+  local bucket = ARGV[p[1] + 7]
   text[#text + 1] = bucket .. ':' .. p[2]
   out[#out + 1] = tonumber(bucket)
   out[#out + 1] = p[2]

@@ -59,6 +59,17 @@ pub struct RedisStockLedger {
     redis: Redis,
     split: bool,
     counts: moka::sync::Cache<ProductId, u32>,
+    queue_bound: QueueBound,
+}
+
+/// How far behind the placement queue may fall before new placements are refused
+/// (only where the reservation records placements: see [`RedisStockLedger::reserve`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueBound {
+    /// The longest a placement may wait beyond those being written; zero: no bound.
+    pub max_lag: Duration,
+    /// The placements the consumers may be writing at once (not counted as waiting).
+    pub in_flight: usize,
 }
 
 /// A product's keys.
@@ -117,7 +128,17 @@ impl RedisStockLedger {
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(5))
                 .build(),
+            queue_bound: QueueBound::default(),
         }
+    }
+
+    /// The same ledger refusing placements (before taking anything) while the
+    /// placements it recorded wait longer than `bound` allows: the consumers are
+    /// behind, and a placement accepted now would wait longer still.
+    #[must_use]
+    pub fn with_queue_bound(mut self, bound: QueueBound) -> Self {
+        self.queue_bound = bound;
+        self
     }
 
     pub(super) fn keys(&self, product_id: ProductId) -> Keys {

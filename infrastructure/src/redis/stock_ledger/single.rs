@@ -24,6 +24,9 @@ fn reservation_of(answer: &[i64]) -> Result<Result<Reservation, u32>, GatewayErr
         }),
         [4, left] => Ok(Reservation::SoldOut { left: *left }),
         [5, n] => Err(u32::try_from(*n).unwrap_or(1)),
+        [7, lag] => Ok(Reservation::Backlogged {
+            lag: std::time::Duration::from_millis(u64::try_from(*lag).unwrap_or_default()),
+        }),
         other => return Err(unexpected("reserve", other.first().copied().unwrap_or(-99))),
     })
 }
@@ -81,6 +84,9 @@ impl RedisStockLedger {
             Some((record_keys, json)) => invocation.arg(record_keys.len()).arg(json),
             None => invocation.arg(0).arg(""),
         };
+        invocation
+            .arg(u64::try_from(self.queue_bound.max_lag.as_millis()).unwrap_or(u64::MAX))
+            .arg(self.queue_bound.in_flight);
         for &b in buckets {
             invocation.arg(b);
         }

@@ -141,6 +141,8 @@ struct Report {
     requests: u64,
     ok: u64,
     rejected: u64,
+    /// 503s: refused with nothing taken (an async queue that is behind sheds load).
+    shed: u64,
     errors: u64,
     elapsed: Duration,
     latencies_us: Vec<u32>,
@@ -171,6 +173,7 @@ impl Report {
 enum Outcome {
     Ok,
     Rejected,
+    Shed,
     Error,
 }
 
@@ -272,6 +275,7 @@ impl Bench {
             match outcome {
                 Outcome::Ok => report.ok += 1,
                 Outcome::Rejected => report.rejected += 1,
+                Outcome::Shed => report.shed += 1,
                 Outcome::Error => report.errors += 1,
             }
         }
@@ -463,6 +467,7 @@ async fn classify(response: reqwest::Result<reqwest::Response>) -> Outcome {
             match status {
                 201 | 202 => Outcome::Ok,
                 409 | 429 => Outcome::Rejected,
+                503 => Outcome::Shed,
                 _ => Outcome::Error,
             }
         }
@@ -476,13 +481,13 @@ fn print_table(reports: &[Report]) {
         .find(|r| r.name == "healthz")
         .map(Report::rps);
     println!(
-        "{:<9} {:>9} {:>10} {:>8} {:>9} {:>9} {:>8} {:>8} {:>7}  note",
-        "scenario", "requests", "req/s", "vs /hz", "p50", "p99", "ok", "409/429", "errors"
+        "{:<9} {:>9} {:>10} {:>8} {:>9} {:>9} {:>8} {:>8} {:>7} {:>7}  note",
+        "scenario", "requests", "req/s", "vs /hz", "p50", "p99", "ok", "409/429", "503", "errors"
     );
     for r in reports {
         let ratio = baseline.map_or_else(|| "-".to_owned(), |b| format!("{:.2}", r.rps() / b));
         println!(
-            "{:<9} {:>9} {:>10.0} {:>8} {:>9.2?} {:>9.2?} {:>8} {:>8} {:>7}  {}",
+            "{:<9} {:>9} {:>10.0} {:>8} {:>9.2?} {:>9.2?} {:>8} {:>8} {:>7} {:>7}  {}",
             r.name,
             r.requests,
             r.rps(),
@@ -491,6 +496,7 @@ fn print_table(reports: &[Report]) {
             r.percentile(0.99),
             r.ok,
             r.rejected,
+            r.shed,
             r.errors,
             r.note
         );
@@ -514,6 +520,7 @@ fn print_json(reports: &[Report]) {
                 "p99_ms": r.percentile(0.99).as_secs_f64() * 1e3,
                 "ok": r.ok,
                 "rejected": r.rejected,
+                "shed": r.shed,
                 "errors": r.errors,
                 "note": r.note,
                 "cpu_us_per_request": cpu::Group::ALL

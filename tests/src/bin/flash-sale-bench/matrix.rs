@@ -69,6 +69,7 @@ struct Cell {
     p50_ms: f64,
     p99_ms: f64,
     errors: u64,
+    shed: u64,
     persisted: Option<f64>,
     storm: f64,
     browse: f64,
@@ -133,6 +134,7 @@ async fn measure(stores: &NodeStores, load: Load) -> anyhow::Result<Cell> {
         p50_ms: ms(order.percentile(0.5)),
         p99_ms: ms(order.percentile(0.99)),
         errors: order.errors,
+        shed: order.shed,
         persisted: order.persisted,
         storm: storm.storm.unwrap_or(0.0) / base,
         browse: browse.rps() / base,
@@ -249,6 +251,13 @@ fn table(args: &Args, cells: &[((Stack, Strategy), Vec<Cell>)]) -> String {
         };
         if errors > 0 {
             let _ = write!(invariants, "; {errors} failed requests");
+        }
+        let shed = median(runs.iter().map(|c| c.shed as f64).collect());
+        if shed > 0.0 {
+            let _ = write!(
+                invariants,
+                "; {shed:.0} placements shed (503, queue behind)"
+            );
         }
         let _ = writeln!(
             out,
