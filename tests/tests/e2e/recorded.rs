@@ -137,8 +137,9 @@ async fn accepting_a_placement_writes_no_row_and_resolving_it_writes_one(backend
 async fn a_queue_too_far_behind_refuses_new_placements_and_takes_nothing(backend: Backend) {
     use std::time::Duration;
     // Nobody consumes; two placements may be in the consumers' hands (1 × 2), and the
-    // queue may fall 500 ms behind beyond those.
-    let bound = Duration::from_millis(500);
+    // queue may fall 1.5 s behind beyond those (long enough for the third and fourth
+    // placements below to be accepted together on a busy machine).
+    let bound = Duration::from_millis(1_500);
     let mut t = TestApp::spawn_with(backend, |s| {
         s.mq.consume = false;
         s.mq.batch_size = 1;
@@ -157,11 +158,11 @@ async fn a_queue_too_far_behind_refuses_new_placements_and_takes_nothing(backend
     };
     let mut placed = vec![accepted(place(0, Some("k0")).await)];
     placed.push(accepted(place(1, None).await));
-    tokio::time::sleep(bound + Duration::from_millis(300)).await;
+    tokio::time::sleep(bound + Duration::from_millis(400)).await;
     // Two old placements are no backlog: the consumers could be writing them.
     placed.push(accepted(place(2, None).await));
     placed.push(accepted(place(3, None).await));
-    tokio::time::sleep(bound + Duration::from_millis(300)).await;
+    tokio::time::sleep(bound + Duration::from_millis(400)).await;
 
     // The third has waited past the bound: the queue is behind.
     let refused = place(4, None).await.expect_err("the queue is behind");
