@@ -42,6 +42,10 @@ use crate::error::AppError;
 
 /// How long an operation waits for a suspended product before answering 503.
 const SUSPEND_PATIENCE: Duration = Duration::from_secs(2);
+
+/// How long an instance refuses placements by itself once the ledger said the queue
+/// is behind, before it asks again.
+const SHED_FOR: Duration = Duration::from_millis(100);
 /// How long a loader or re-lay may hold a product's load lock without renewing it.
 const LOAD_LOCK_TTL: Duration = Duration::from_secs(10);
 /// Sold-out flag stripes (by product id): a return bumps its stripe's epoch.
@@ -59,6 +63,9 @@ pub struct StockService {
     recovery_after: Duration,
     loader: Mutex<()>,
     sold_out: moka::sync::Cache<ProductId, ()>,
+    /// How far behind the placement queue was when the ledger last refused a
+    /// placement for it, kept [`SHED_FOR`]: meanwhile placements are refused here.
+    queue_behind: moka::sync::Cache<(), Duration>,
     /// Bumped whenever units come back, so that a `SOLD_OUT` answer that was on its
     /// way before never sets the flag after the return cleared it.
     epochs: Vec<AtomicU64>,
@@ -104,6 +111,11 @@ impl StockService {
                 .name("stock.sold_out")
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(10))
+                .build(),
+            queue_behind: moka::sync::Cache::builder()
+                .name("stock.queue_behind")
+                .max_capacity(1)
+                .time_to_live(SHED_FOR)
                 .build(),
             epochs: (0..EPOCH_STRIPES).map(|_| AtomicU64::new(0)).collect(),
             layouts: std::sync::Mutex::new(HashMap::new()),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use flash_sale_domain::Chain;
 use flash_sale_domain::allocation::Allocation;
-use flash_sale_domain::gateway::{Reservation, ReserveRequest, Settlement};
+use flash_sale_domain::gateway::{HoldKind, Reservation, ReserveRequest, Settlement};
 use flash_sale_domain::product::{ProductError, ProductId};
 
 use super::{SUSPEND_PATIENCE, StockService};
@@ -13,8 +13,16 @@ use crate::error::AppError;
 impl StockService {
     /// Reserves units and quota, loading the product first if needed and waiting
     /// briefly while it is suspended. A `SOLD_OUT` with nothing left sets the
-    /// product's sold-out flag, unless units came back while it was on its way.
+    /// product's sold-out flag, unless units came back while it was on its way. A
+    /// placement the ledger refuses because the queue is behind
+    /// ([`Reservation::Backlogged`]) makes this instance refuse placements by itself
+    /// for [`SHED_FOR`](super::SHED_FOR), without a round trip, so that shedding load
+    /// does not load the ledger every instance shares.
     pub async fn reserve(&self, request: ReserveRequest<'_>) -> Result<Reservation, AppError> {
+        let placement = request.kind == HoldKind::Placement;
+        if placement && let Some(lag) = self.queue_behind.get(&()) {
+            return Ok(Reservation::Backlogged { lag });
+        }
         let patience = tokio::time::Instant::now() + SUSPEND_PATIENCE;
         let deadline = crate::budget::deadline().map_or(patience, |d| d.min(patience));
         loop {
@@ -30,6 +38,10 @@ impl StockService {
                 Reservation::SoldOut { left: 0 } => {
                     self.flag_sold_out(request.product_id, epoch);
                     return Ok(Reservation::SoldOut { left: 0 });
+                }
+                Reservation::Backlogged { lag } if placement => {
+                    self.queue_behind.insert((), lag);
+                    return Ok(Reservation::Backlogged { lag });
                 }
                 other => return Ok(other),
             }

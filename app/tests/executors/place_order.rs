@@ -7,7 +7,9 @@ use std::time::Duration;
 use flash_sale_app::AppError;
 use flash_sale_app::order::{PlaceContext, PlaceOrderOutcome, SyncOrdering};
 use flash_sale_domain::allocation::Allocation;
-use flash_sale_domain::gateway::{GatewayError, HoldKind, Relay, Reservation, Settlement};
+use flash_sale_domain::gateway::{
+    GatewayError, HoldKind, Relay, Reservation, ReserveRequest, Settlement,
+};
 use flash_sale_domain::order::{Order, OrderError, OrderRequest};
 use flash_sale_domain::{DomainError, Strategy};
 
@@ -289,4 +291,50 @@ async fn a_product_not_in_the_ledger_is_loaded_from_the_database_once_then_sold(
     let id = created_id(&result.expect("201"));
     assert_eq!(steps.calls(), ["lock", "load", "unlock"]);
     assert_eq!(settled.calls(), [(id, Settlement::Committed)]);
+}
+
+/// A placement the ledger refuses because the placement queue is behind: for a moment
+/// this instance refuses placements by itself (orders still reach the ledger), then it
+/// asks the ledger again.
+#[tokio::test]
+async fn a_queue_seen_behind_is_refused_here_for_a_moment_then_asked_again() {
+    let behind = Reservation::Backlogged {
+        lag: Duration::from_millis(5_300),
+    };
+    let asked = Log::default();
+    let mut mocks = Mocks::new();
+    let (log, answer) = (asked.clone(), behind.clone());
+    mocks.ledger.expect_reserve().returning(move |r| {
+        log.push(r.kind);
+        Ok(match r.kind {
+            HoldKind::Placement => answer.clone(),
+            HoldKind::Order => reserved(0, 1),
+        })
+    });
+    let stock = mocks.build().stock;
+    let alice = user("alice");
+    let request = |kind| ReserveRequest {
+        product_id: PRODUCT,
+        user_id: &alice,
+        quantity: 1,
+        limit: 2,
+        token: "t",
+        kind,
+        placement: None,
+    };
+    let reserve = |kind| stock.reserve(request(kind));
+    assert_eq!(reserve(HoldKind::Placement).await.expect("answer"), behind);
+    assert_eq!(reserve(HoldKind::Placement).await.expect("answer"), behind);
+    assert_eq!(asked.calls(), [HoldKind::Placement], "refused here");
+    assert_eq!(
+        reserve(HoldKind::Order).await.expect("answer"),
+        reserved(0, 1)
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(reserve(HoldKind::Placement).await.expect("answer"), behind);
+    assert_eq!(
+        asked.calls(),
+        [HoldKind::Placement, HoldKind::Order, HoldKind::Placement],
+        "after the moment the ledger is asked again"
+    );
 }
