@@ -28,7 +28,7 @@ use std::time::Duration;
 use flash_sale_domain::Chain;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, IsolationLevel,
+    ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
@@ -108,9 +108,18 @@ impl PoolSettings {
             ("tcp_keepalives_idle", idle.to_string()),
             ("tcp_keepalives_interval", interval.to_string()),
             ("tcp_keepalives_count", "3".to_owned()),
+            // What `SESSION_ISOLATION` says on MySQL (PostgreSQL's own default too,
+            // unless the server was configured otherwise).
+            ("default_transaction_isolation", "read committed".to_owned()),
         ]
     }
 }
+
+/// MariaDB/MySQL: every write transaction runs at READ COMMITTED (PostgreSQL's
+/// default), which drops the gap locks that make concurrent quota upserts deadlock.
+/// Set once per connection rather than per transaction: `SET TRANSACTION` before each
+/// `BEGIN` costs every write a round trip of its own.
+const SESSION_ISOLATION: &str = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
 
 /// Prepared statements each MySQL/MariaDB or PostgreSQL connection keeps. Group
 /// commit writes multi-row statements whose text depends on the batch's size, so a
@@ -221,6 +230,7 @@ impl Database {
                 Box::pin(async move {
                     use sea_orm::sqlx::{AssertSqlSafe, Executor};
                     conn.execute(AssertSqlSafe(both)).await?;
+                    conn.execute(SESSION_ISOLATION).await?;
                     if let Err(e) = conn.execute(AssertSqlSafe(mariadb)).await {
                         tracing::debug!(error = %Chain(&e), "no max_statement_time here (MySQL)");
                     }
@@ -278,12 +288,9 @@ impl Database {
                 })
             }
             None => {
-                // READ COMMITTED everywhere: PostgreSQL's default, and on MySQL it drops
-                // the gap locks that make concurrent quota upserts deadlock.
-                let tx = self
-                    .conn
-                    .begin_with_config(Some(IsolationLevel::ReadCommitted), None)
-                    .await?;
+                // READ COMMITTED, as every connection was told when it opened
+                // (`SESSION_ISOLATION`, `default_transaction_isolation`).
+                let tx = self.conn.begin().await?;
                 Ok(WriteTx { tx, _gate: None })
             }
         }

@@ -27,17 +27,16 @@ use super::{Database, WriteTx};
 /// How often a transaction that hit a deadlock or serialization failure is retried.
 const TRANSIENT_ATTEMPTS: usize = 3;
 
-/// The order transaction's body: every bucket of the allocation only if it holds
-/// enough, the quota only within the limit, then the order and its ledger rows.
+/// The order transaction's body: the quota only within the limit, the order and its
+/// ledger rows, then every bucket of the allocation only if it holds enough.
+///
+/// The bucket rows come last, just before the commit (see [`place_all_in`]).
 pub(super) async fn place_in(
     tx: &WriteTx,
     backend: DbBackend,
     order: &Order,
     limit: PerUserLimit,
 ) -> Result<Placed, DbErr> {
-    if !take_allocation(&**tx, order.product_id, &order.allocation).await? {
-        return Ok(Placed::SoldOut);
-    }
     if !take_quota(
         &**tx,
         backend,
@@ -54,12 +53,22 @@ pub(super) async fn place_in(
     inventory_ledger::Entity::insert_many(placed_ledger_rows(order))
         .exec_without_returning(&**tx)
         .await?;
+    if !take_allocation(&**tx, order.product_id, &order.allocation).await? {
+        return Ok(Placed::SoldOut);
+    }
     Ok(Placed::Done)
 }
 
-/// Many orders in one transaction: every touched bucket decremented in one statement
-/// (each by its summed units), every buyer's quota in one update, then every order and
-/// every ledger row in one insert each. `false` (roll back) when any guard says no.
+/// Many orders in one transaction: every buyer's quota in one update, every order and
+/// every ledger row in one insert each, then every touched bucket decremented in one
+/// statement (each by its summed units). `false` (roll back) when any guard says no.
+///
+/// The bucket row of a hot product is the one row every writer of its sale locks: it
+/// is taken last, so that it stays locked for one statement and the commit rather
+/// than for the whole transaction — the consumer's batches (and a sync batch beside a
+/// cancel) then overlap everything but that. Quota rows before bucket rows, as a
+/// release takes them ([`release_in`]), so the two never wait on each other in a
+/// cycle.
 pub(super) async fn place_all_in(
     tx: &WriteTx,
     backend: DbBackend,
@@ -76,10 +85,6 @@ pub(super) async fn place_all_in(
             .or_insert((0, limit.get()));
         quota.0 += o.quantity;
         quota.1 = quota.1.min(limit.get());
-    }
-    let buckets: Vec<_> = buckets.into_iter().collect();
-    if !take_buckets(&**tx, backend, &buckets).await? {
-        return Ok(false);
     }
     let takes: Vec<QuotaTake<'_>> = quotas
         .into_iter()
@@ -99,7 +104,8 @@ pub(super) async fn place_all_in(
     inventory_ledger::Entity::insert_many(orders.iter().flat_map(|(o, _)| placed_ledger_rows(o)))
         .exec_without_returning(&**tx)
         .await?;
-    Ok(true)
+    let buckets: Vec<_> = buckets.into_iter().collect();
+    take_buckets(&**tx, backend, &buckets).await
 }
 
 /// One order in a transaction of its own.
@@ -153,10 +159,10 @@ pub(super) enum Placed {
 }
 
 /// Locks the order's row and reads it, so that the buckets its units go back to
-/// are the ones it names now; then the status (and who released it), every bucket
-/// of its allocation, the quota and one ledger row per bucket. A release that
-/// finds its own token on the row was done by an earlier attempt whose answer was
-/// lost: it answers that (the transaction writes nothing).
+/// are the ones it names now; then the status (and who released it), the quota, one
+/// ledger row per bucket and, last (see [`place_all_in`]), every bucket of its
+/// allocation. A release that finds its own token on the row was done by an earlier
+/// attempt whose answer was lost: it answers that (the transaction writes nothing).
 pub(super) async fn release_in(
     tx: &WriteTx,
     backend: DbBackend,
@@ -196,7 +202,6 @@ pub(super) async fn release_in(
     if changed.rows_affected != 1 {
         return Err(no_row("the order's status"));
     }
-    return_allocation(&**tx, order.product_id, &order.allocation).await?;
     give_back_quota(&**tx, &order.user_id, order.product_id, order.quantity).await?;
     inventory_ledger::Entity::insert_many(allocation_ledger_rows(
         order.product_id,
@@ -208,6 +213,7 @@ pub(super) async fn release_in(
     ))
     .exec_without_returning(&**tx)
     .await?;
+    return_allocation(&**tx, order.product_id, &order.allocation).await?;
     order.status = status;
     order.updated_at = now;
     Ok(Some(order))

@@ -265,35 +265,10 @@ async fn under_load_one_broker_message_carries_many_placements() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs MariaDB and Redis; run scripts/test-all.sh"]
 async fn group_commits_of_every_size_never_evict_a_prepared_statement() {
-    use sea_orm::{ConnectionTrait, Statement};
-
     let t = TestApp::spawn(Backend::MariaDbRedis).await;
     let (event, p) = sale(&t.admin, Some(StrategyDto::Sync), 10_000, 1, None).await;
-    let db = Database::connect(
-        &t.db.url,
-        &PoolSettings {
-            max_connections: 1,
-            ..PoolSettings::default()
-        },
-    )
-    .await
-    .expect("database");
-    let closes = || async {
-        let row = db
-            .connection()
-            .query_one_raw(Statement::from_string(
-                db.backend(),
-                "SHOW SESSION STATUS LIKE 'Com_stmt_close'",
-            ))
-            .await
-            .expect("session status")
-            .expect("a row");
-        row.try_get_by_index::<String>(1)
-            .expect("a count")
-            .parse::<u64>()
-            .expect("a number")
-    };
-    let before = closes().await;
+    let db = one_connection(&t.db.url).await;
+    let before = session_count(&db, "Com_stmt_close").await;
     let orders = SeaOrmOrderGateway::new(db.clone());
     let limit = PerUserLimit::new(1).expect("limit");
     let mut placed = 0;
@@ -306,7 +281,7 @@ async fn group_commits_of_every_size_never_evict_a_prepared_statement() {
         placed += size;
     }
     assert_eq!(
-        closes().await,
+        session_count(&db, "Com_stmt_close").await,
         before,
         "no prepared statement was evicted (and closed) over {placed} orders"
     );
@@ -314,4 +289,86 @@ async fn group_commits_of_every_size_never_evict_a_prepared_statement() {
     assert_eq!(snapshot.orders.len(), placed);
     snapshot.assert_invariants(1);
     t.stop().await;
+}
+
+/// Write transactions run at READ COMMITTED because every connection was told so when
+/// it opened: an order sends no `SET TRANSACTION` of its own, which cost each write
+/// transaction a round trip before its `BEGIN`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB and Redis; run scripts/test-all.sh"]
+async fn write_transactions_run_at_read_committed_without_a_statement_each() {
+    let t = TestApp::spawn(Backend::MariaDbRedis).await;
+    let (event, p) = sale(&t.admin, Some(StrategyDto::Sync), 100, 1, None).await;
+    let db = one_connection(&t.db.url).await;
+    assert_eq!(
+        isolation_in_a_write(&db, "SELECT @@tx_isolation").await,
+        "READ-COMMITTED"
+    );
+    let sets = || session_count(&db, "Com_set_option");
+    let before = sets().await;
+    let orders = SeaOrmOrderGateway::new(db.clone());
+    let limit = PerUserLimit::new(1).expect("limit");
+    for i in 0..10 {
+        orders
+            .place(&order(event.id, p.id, &format!("rc-{i}")), limit)
+            .await
+            .expect("placed");
+    }
+    assert_eq!(sets().await, before, "10 orders sent no SET statement");
+    t.snapshot(p.id).await.assert_invariants(1);
+    t.stop().await;
+}
+
+/// The same on PostgreSQL: READ COMMITTED whatever the server's default, from the
+/// connection's start-up parameters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL and Redis; run scripts/test-all.sh"]
+async fn postgres_write_transactions_run_at_read_committed() {
+    let t = TestApp::spawn(Backend::PostgresRedis).await;
+    let db = one_connection(&t.db.url).await;
+    assert_eq!(
+        isolation_in_a_write(&db, "SHOW transaction_isolation").await,
+        "read committed"
+    );
+    t.stop().await;
+}
+
+async fn one_connection(url: &str) -> Database {
+    let pool = PoolSettings {
+        max_connections: 1,
+        ..PoolSettings::default()
+    };
+    Database::connect(url, &pool).await.expect("database")
+}
+
+/// What `query` (one text column) answers inside a write transaction.
+async fn isolation_in_a_write(db: &Database, query: &str) -> String {
+    use sea_orm::{ConnectionTrait, Statement};
+    let tx = db.begin_write().await.expect("a write transaction");
+    let row = tx
+        .query_one_raw(Statement::from_string(db.backend(), query))
+        .await
+        .expect("isolation")
+        .expect("a row");
+    let level = row.try_get_by_index::<String>(0).expect("a level");
+    tx.rollback().await.expect("rollback");
+    level
+}
+
+/// A MariaDB session status counter.
+async fn session_count(db: &Database, name: &str) -> u64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = db
+        .connection()
+        .query_one_raw(Statement::from_string(
+            db.backend(),
+            format!("SHOW SESSION STATUS LIKE '{name}'"),
+        ))
+        .await
+        .expect("session status")
+        .expect("a row");
+    row.try_get_by_index::<String>(1)
+        .expect("a count")
+        .parse()
+        .expect("a number")
 }
