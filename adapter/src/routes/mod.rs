@@ -17,7 +17,7 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -100,19 +100,26 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::middleware::map_request(drop_unfit_request_id))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
-                    TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                        let request_id = request
-                            .headers()
-                            .get(REQUEST_ID)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("-");
-                        tracing::info_span!(
-                            "http",
-                            http.method = %request.method(),
-                            http.path = %request.uri().path(),
-                            request.id = %request_id,
-                        )
-                    }),
+                    TraceLayer::new_for_http()
+                        .make_span_with(|request: &Request| {
+                            let request_id = request
+                                .headers()
+                                .get(REQUEST_ID)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-");
+                            tracing::info_span!(
+                                "http",
+                                http.method = %request.method(),
+                                http.path = %request.uri().path(),
+                                request.id = %request_id,
+                            )
+                        })
+                        // A 5xx is logged where it is made, with its cause (`ApiError`:
+                        // an internal error at ERROR, a dependency at WARN); a shed
+                        // placement (503, the queue behind) is an answer, not a fault.
+                        // tower-http's default logged each at ERROR once more, without
+                        // the cause: a line per refused request in a sale that sheds.
+                        .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(axum::middleware::from_fn(middleware::refuse_oversized_head))
