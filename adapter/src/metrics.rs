@@ -74,6 +74,11 @@ fn describe() {
         metrics::Unit::Seconds,
         "Async placements: from the 202 to the order written (the consumer's lag)"
     );
+    metrics::describe_histogram!(
+        "flash_sale_placement_batch_seconds",
+        metrics::Unit::Seconds,
+        "Async consumer batches by phase: write (the database transaction), settle (the holds ending)"
+    );
     metrics::describe_counter!(
         "flash_sale_placements_total",
         "Async placements resolved by the consumer: placed, failed"

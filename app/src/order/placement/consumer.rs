@@ -147,9 +147,7 @@ impl PlacementConsumeCmdExe {
             return report;
         }
         let fulfil: Vec<Fulfil> = items.iter().map(|(_, f)| f.clone()).collect();
-        let started = std::time::Instant::now();
-        let outcomes = self.fulfil_with_retries(&fulfil).await;
-        record_phase("write", started);
+        let outcomes = timed("write", self.fulfil_with_retries(&fulfil)).await;
         let Some(outcomes) = outcomes else {
             for (placement, _) in &items {
                 self.fail(
@@ -195,9 +193,7 @@ impl PlacementConsumeCmdExe {
                 }
             }
         }
-        let started = std::time::Instant::now();
-        futures::future::join_all(settle).await;
-        record_phase("settle", started);
+        timed("settle", futures::future::join_all(settle)).await;
         metrics::counter!("flash_sale_placements_total", "outcome" => "placed")
             .increment(report.placed as u64);
         metrics::histogram!("flash_sale_placement_batch_size")
@@ -272,11 +268,14 @@ impl PlacementConsumeCmdExe {
     }
 }
 
-/// How long one phase of a batch took (`write`: the database transaction with its
-/// retries; `settle`: the holds ending in the stock ledger).
-fn record_phase(phase: &'static str, started: std::time::Instant) {
+/// Runs one phase of a batch and records how long it took (`write`: the database
+/// transaction with its retries; `settle`: the holds ending in the stock ledger).
+async fn timed<T>(phase: &'static str, work: impl Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let done = work.await;
     metrics::histogram!("flash_sale_placement_batch_seconds", "phase" => phase)
         .record(started.elapsed().as_secs_f64());
+    done
 }
 
 /// The consumer's lag: from a placement's 202 to its order written.
