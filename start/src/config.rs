@@ -110,8 +110,8 @@ pub struct MqSettings {
     pub batch_size: usize,
     /// Consumer batches in progress at once. 8 × 256: their transactions overlap
     /// everything but the hot bucket row's update and the commit, so on MariaDB or
-    /// PostgreSQL + Redis eight batches of 256 write about three times what two of
-    /// 128 wrote while the sale runs, enough to keep up with the placements accepted
+    /// PostgreSQL + Redis eight batches of 256 wrote 2.5–2.9 times what two of
+    /// 128 did while a sale ran, enough to keep up with the placements accepted
     /// on one machine (docs/BENCHMARKS.md, "The consumer in parallel").
     pub consumers: usize,
     /// Whether this process consumes placements (turn off to run the consumer
