@@ -115,10 +115,12 @@ impl PoolSettings {
     }
 }
 
-/// MariaDB/MySQL: every write transaction runs at READ COMMITTED (PostgreSQL's
-/// default), which drops the gap locks that make concurrent quota upserts deadlock.
-/// Set once per connection rather than per transaction: `SET TRANSACTION` before each
-/// `BEGIN` costs every write a round trip of its own.
+/// MariaDB/MySQL: every transaction on the connection runs at READ COMMITTED
+/// (PostgreSQL's default), which drops the gap locks that make concurrent quota
+/// upserts deadlock; the write transactions ([`Database::begin_write`]) rely on it,
+/// and the consistent snapshot asks for REPEATABLE READ itself. Set once per
+/// connection rather than per transaction: `SET TRANSACTION` before each `BEGIN` costs
+/// every write a round trip of its own.
 const SESSION_ISOLATION: &str = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
 
 /// Prepared statements each MySQL/MariaDB or PostgreSQL connection keeps. Group
