@@ -334,8 +334,7 @@ impl ReconcileCmdExe {
     pub async fn execute(&self, id: i64) -> Result<ReconcileDto, AppError> {
         let id = ProductId(id);
         self.stock.inventory(id).await?;
-        let drift_before = self.stock.reload(id).await?;
-        let after = self.stock.inventory(id).await?;
+        let (drift_before, after) = self.stock.reload(id).await?;
         Ok(ReconcileDto {
             drift_before,
             repaired: drift_before != 0,

@@ -16,6 +16,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use flash_sale_client::InventoryDto;
 use flash_sale_domain::Chain;
 use flash_sale_domain::gateway::{GatewayError, HoldKind, LockLease, Relay, Suspension};
 use flash_sale_domain::product::{Product, ProductId};
@@ -35,18 +36,32 @@ impl StockService {
     /// Re-lays the product's unsold units over `count` buckets live (new orders wait
     /// briefly or get 503 meanwhile).
     pub async fn rebucket(&self, product_id: ProductId, count: u32) -> Result<Product, AppError> {
-        self.relay(product_id, Relay::Rebucket { count }, "try again")
-            .await
+        self.relay(
+            product_id,
+            Relay::Rebucket { count },
+            "try again",
+            async |product| Ok(product),
+        )
+        .await
     }
 
     /// Rewrites the ledger's copy of the product from the database. Returns the drift
-    /// found just before (see [`super::Drift::size`]).
-    pub async fn reload(&self, product_id: ProductId) -> Result<i64, AppError> {
+    /// found just before (see [`super::Drift::size`]) and the inventory as the rewrite
+    /// left it — taken before the suspension ends, so a return or an order that starts
+    /// the moment it ends (an expiry job waiting on the suspension, say) is not mistaken
+    /// for what the reconcile wrote.
+    pub async fn reload(&self, product_id: ProductId) -> Result<(i64, InventoryDto), AppError> {
         let before = self
             .check(product_id)
             .await?
             .map_or(0, |check| check.drift().size());
-        self.relay(product_id, Relay::Reload, "try the reconcile again")
+        let after = self
+            .relay(
+                product_id,
+                Relay::Reload,
+                "try the reconcile again",
+                async |product| self.inventory_of(&product).await,
+            )
             .await?;
         if before != 0 {
             tracing::warn!(
@@ -55,15 +70,18 @@ impl StockService {
                 "stock ledger drift repaired from the database"
             );
         }
-        Ok(before)
+        Ok((before, after))
     }
 
-    async fn relay(
+    /// The protocol above; `then` runs on the re-laid product while the suspension
+    /// still holds (nothing else moves the product's stock meanwhile).
+    async fn relay<T>(
         &self,
         product_id: ProductId,
         relay: Relay,
         retry: &str,
-    ) -> Result<Product, AppError> {
+        then: impl AsyncFnOnce(Product) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
         self.ensure_loaded(product_id).await?;
         let lease = self.load_lock(product_id).await?;
         let suspension = Suspension {
@@ -78,15 +96,16 @@ impl StockService {
                         ledger: &*self.ledger,
                         product_id,
                     };
-                    match self
+                    let product = match self
                         .products
                         .relay(product_id, relay, self.clock.now(), &sink)
                         .await
                     {
-                        Ok(product) => Ok(product),
-                        Err(GatewayError::NotFound) => Err(AppError::NotFound("product")),
-                        Err(e) => Err(e.into()),
-                    }
+                        Ok(product) => product,
+                        Err(GatewayError::NotFound) => return Err(AppError::NotFound("product")),
+                        Err(e) => return Err(e.into()),
+                    };
+                    then(product).await
                 };
                 tokio::select! {
                     result = work => result,

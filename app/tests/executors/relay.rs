@@ -5,10 +5,13 @@
 use std::time::Duration;
 
 use flash_sale_app::AppError;
+use flash_sale_app::product::ReconcileCmdExe;
 use flash_sale_domain::allocation::Allocation;
-use flash_sale_domain::gateway::{GatewayError, Hold, HoldKind, LedgerView, Relay};
+use flash_sale_domain::gateway::{
+    GatewayError, Hold, HoldKind, LedgerView, Relay, ReturnInProgress,
+};
 
-use crate::support::{Log, Mocks, PRODUCT, relay_through, stock_state, user};
+use crate::support::{Log, Mocks, PRODUCT, product, relay_through, stock_state, user};
 
 fn view(holds: Vec<Hold>) -> LedgerView {
     LedgerView {
@@ -274,4 +277,65 @@ async fn a_second_re_lay_while_one_runs_is_refused() {
         other => panic!("expected 503, got {other:?}"),
     }
     assert_eq!(steps.calls(), ["lock", "unlock"]);
+}
+
+/// The race behind a flaky two-instance expiry test: an expiry job that waited on the
+/// reconcile's suspension announces its (no-op) return the moment the suspension ends.
+/// The reconcile reports the state it wrote, read before it resumes — not "inconsistent"
+/// because someone else's return had just begun.
+#[tokio::test]
+async fn a_reconcile_reports_what_it_wrote_not_a_return_that_begins_after_it_resumes() {
+    let steps = Log::default();
+    let mut mocks = Mocks::new().loaded().free_locks(&steps);
+    let log = steps.clone();
+    mocks.ledger.expect_suspend().returning(move |_, _| {
+        log.push("suspend");
+        Ok(true)
+    });
+    mocks.ledger.expect_renew().returning(|_, _| Ok(true));
+    let log = steps.clone();
+    mocks.ledger.expect_view().returning(move |_| {
+        let resumed = log.calls().contains(&"resume");
+        log.push("view");
+        let mut view = view(vec![]);
+        view.suspended = false;
+        if resumed {
+            view.returns.push(ReturnInProgress {
+                token: "release:expired-elsewhere".to_owned(),
+                age: Duration::from_millis(1),
+            });
+        }
+        Ok(Some(view))
+    });
+    mocks.ledger.expect_load().returning(|_, _, _, _| Ok(()));
+    logged_resume(&mut mocks, &steps);
+    mocks
+        .products
+        .expect_relay()
+        .times(1)
+        .withf(|id, relay, _, _| *id == PRODUCT && *relay == Relay::Reload)
+        .returning(|_, _, _, sink| relay_through(sink, &stock_state(4)));
+    mocks
+        .products
+        .expect_find()
+        .returning(|_| Ok(Some(product(4))));
+    mocks
+        .products
+        .expect_stock_snapshot()
+        .returning(|_, _| Ok((stock_state(4).buckets, Default::default())));
+    mocks.products.expect_ledger_sum().returning(|_| Ok(100));
+    mocks.orders.expect_held().returning(|_| Ok(0));
+    let stock = mocks.build().stock;
+    let reconcile = ReconcileCmdExe::new(stock)
+        .execute(PRODUCT.0)
+        .await
+        .expect("reconciled");
+    assert_eq!((reconcile.drift_before, reconcile.repaired), (0, false));
+    assert!(
+        reconcile.consistent,
+        "the reconcile judged a return that began after it: {:?}",
+        steps.calls()
+    );
+    let calls = steps.calls();
+    assert_eq!(calls[calls.len() - 2..], ["resume", "unlock"]);
 }
