@@ -17,7 +17,7 @@ mod routes;
 mod state;
 
 pub use routes::router;
-pub use state::AppState;
+pub use state::{AppState, Shared};
 
 /// Largest request body accepted, in bytes (64 KiB).
 pub const BODY_LIMIT: usize = 64 * 1024;

@@ -49,6 +49,11 @@ impl RateLimits {
         }
     }
 
+    /// Whether requests are limited per client address.
+    pub fn per_ip_enabled(&self) -> bool {
+        self.per_ip.is_some()
+    }
+
     /// Counts one request from `ip`.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
         match &self.per_ip {

@@ -9,9 +9,30 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::auth::JwtAuth;
 use crate::rate_limit::RateLimits;
 
-/// Shared by every handler, extracted with `State`.
+/// Shared by every handler, extracted with `State`: one reference-counted pointer, so
+/// that the clones axum makes of it for every request (one per route service, one per
+/// `State` extractor and per middleware holding it) cost one atomic increment each, not
+/// one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// The state over `shared`.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     /// Every use case.
     pub exec: Arc<Executors>,
     /// Token verification.

@@ -7,7 +7,7 @@ use anyhow::Context;
 use flash_sale_adapter::auth::{DEVELOPMENT_SECRET, JwtAuth};
 use flash_sale_adapter::jobs::ConsumerSettings;
 use flash_sale_adapter::rate_limit::RateLimits;
-use flash_sale_adapter::{AppState, router};
+use flash_sale_adapter::{AppState, Shared, router};
 use flash_sale_app::catalogue::CatalogueSettings;
 use flash_sale_app::policy::OrderingPolicy;
 use flash_sale_app::probe::Probe;
@@ -300,7 +300,7 @@ pub async fn launch_with(
         settings.rate_limit.per_ip_per_second,
     ));
     let (stop, _) = watch::channel(false);
-    let state = AppState {
+    let state = AppState::new(Shared {
         exec: exec.clone(),
         auth: Arc::new(
             JwtAuth::new(&jwt_secret(&settings))
@@ -313,7 +313,7 @@ pub async fn launch_with(
         writes: TaskTracker::new(),
         request_timeout: settings.server.request_timeout.0,
         stopping: stop.subscribe(),
-    };
+    });
     let writes = state.writes.clone();
 
     let addr = listener.local_addr().context("listener address")?;
