@@ -42,6 +42,9 @@ use flash_sale_domain::Strategy;
 use futures::StreamExt;
 use secrecy::SecretString;
 
+use crate::buyers::Buyers;
+
+mod buyers;
 mod cpu;
 mod matrix;
 mod profile;
@@ -348,15 +351,32 @@ impl Bench {
         Ok(self.get_ok("browse", &url, Some(&token)).await)
     }
 
-    /// An order of one unit of product `id` by a new buyer named `user`.
-    fn one_unit(&self, user: &str, id: i64) -> reqwest::RequestBuilder {
+    /// Orders of one unit of product `id`, each by a new buyer: the URL, the body (made
+    /// once) and the buyers' tokens (signed before the clock starts).
+    fn one_unit_orders(&self, prefix: &str, id: i64) -> (String, bytes::Bytes, Buyers) {
+        let body = serde_json::to_vec(&OrderPlaceCmd {
+            product_id: id,
+            quantity: 1,
+        })
+        .expect("serialises");
+        (
+            format!("{}/api/v1/orders", self.load.url),
+            body.into(),
+            Buyers::sign(&self.auth, prefix, self.load.duration),
+        )
+    }
+
+    /// The `n`-th of `orders`.
+    fn one_unit(
+        &self,
+        (url, body, buyers): &(String, bytes::Bytes, Buyers),
+        n: u64,
+    ) -> reqwest::RequestBuilder {
         self.http
-            .post(format!("{}/api/v1/orders", self.load.url))
-            .bearer_auth(self.buyer_token(user))
-            .json(&OrderPlaceCmd {
-                product_id: id,
-                quantity: 1,
-            })
+            .post(url)
+            .bearer_auth(buyers.token(n))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.clone())
     }
 
     /// The `order` scenario; with it the product's id.
@@ -366,9 +386,10 @@ impl Bench {
             None => self.product(10_000_000, "order").await?,
         };
         let run = chrono::Utc::now().timestamp_millis();
+        let orders = self.one_unit_orders(&format!("o{run}"), id);
         let mut report = self
             .timed("order", |n| {
-                let request = self.one_unit(&format!("o{run}-{n}"), id);
+                let request = self.one_unit(&orders, n);
                 async move { classify(request.send().await).await }
             })
             .await;
@@ -425,12 +446,13 @@ impl Bench {
             }
         };
         let run = chrono::Utc::now().timestamp_millis();
+        let orders = self.one_unit_orders(&format!("s{run}"), id);
         let sold = Arc::new(AtomicU64::new(0));
         let sold_out_at = Arc::new(std::sync::Mutex::new(None::<Duration>));
         let started = Instant::now();
         let mut report = self
             .timed("sellout", |n| {
-                let request = self.one_unit(&format!("s{run}-{n}"), id);
+                let request = self.one_unit(&orders, n);
                 let (sold, sold_out_at) = (sold.clone(), sold_out_at.clone());
                 async move {
                     let outcome = classify(request.send().await).await;
