@@ -8,7 +8,9 @@
 //!    ledger with their reservation get their rows written now);
 //! 4. in one database transaction: change the layout (re-arrangement), read the
 //!    stock with its rows locked and rewrite the ledger from it, then commit;
-//! 5. always end the suspension and let go of the lock, error or not.
+//! 5. still suspended, look at the result (a reconcile takes its inventory here, so
+//!    that work starting the moment the suspension ends is not judged as its own);
+//! 6. always end the suspension and let go of the lock, error or not.
 //!
 //! The lock and the suspension are leases renewed while the work runs; if a renewal
 //! fails the work stops, and a lease that is not renewed ends by itself.

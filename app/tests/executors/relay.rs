@@ -322,7 +322,7 @@ async fn a_reconcile_reports_what_it_wrote_not_a_return_that_begins_after_it_res
     mocks
         .products
         .expect_stock_snapshot()
-        .returning(|_, _| Ok((stock_state(4).buckets, Default::default())));
+        .returning(|_, _| Ok((stock_state(4).buckets, std::collections::HashSet::new())));
     mocks.products.expect_ledger_sum().returning(|_| Ok(100));
     mocks.orders.expect_held().returning(|_| Ok(0));
     let stock = mocks.build().stock;
