@@ -120,6 +120,14 @@ struct Args {
     write: Option<std::path::PathBuf>,
 }
 
+/// Orders of one unit of a product, each by a new buyer: made before the clock starts
+/// (the body serialised once, the buyers' tokens signed), sent while it runs.
+struct OneUnitOrders {
+    url: String,
+    body: bytes::Bytes,
+    buyers: Buyers,
+}
+
 /// How one server is loaded: where, how hard, how long, and how its products sell.
 #[derive(Debug, Clone)]
 struct Load {
@@ -351,32 +359,29 @@ impl Bench {
         Ok(self.get_ok("browse", &url, Some(&token)).await)
     }
 
-    /// Orders of one unit of product `id`, each by a new buyer: the URL, the body (made
-    /// once) and the buyers' tokens (signed before the clock starts).
-    fn one_unit_orders(&self, prefix: &str, id: i64) -> (String, bytes::Bytes, Buyers) {
+    /// Orders of one unit of product `id`, each by a new buyer.
+    fn one_unit_orders(&self, prefix: &str, id: i64) -> OneUnitOrders {
         let body = serde_json::to_vec(&OrderPlaceCmd {
             product_id: id,
             quantity: 1,
         })
         .expect("serialises");
-        (
-            format!("{}/api/v1/orders", self.load.url),
-            body.into(),
-            Buyers::sign(&self.auth, prefix, self.load.duration),
-        )
+        OneUnitOrders {
+            url: format!("{}/api/v1/orders", self.load.url),
+            body: body.into(),
+            buyers: tokio::task::block_in_place(|| {
+                Buyers::sign(&self.auth, prefix, self.load.duration)
+            }),
+        }
     }
 
     /// The `n`-th of `orders`.
-    fn one_unit(
-        &self,
-        (url, body, buyers): &(String, bytes::Bytes, Buyers),
-        n: u64,
-    ) -> reqwest::RequestBuilder {
+    fn one_unit(&self, orders: &OneUnitOrders, n: u64) -> reqwest::RequestBuilder {
         self.http
-            .post(url)
-            .bearer_auth(buyers.token(n))
+            .post(&orders.url)
+            .bearer_auth(orders.buyers.token(n))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.clone())
+            .body(orders.body.clone())
     }
 
     /// The `order` scenario; with it the product's id.
