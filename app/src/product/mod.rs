@@ -333,7 +333,9 @@ impl ReconcileCmdExe {
     #[tracing::instrument(skip_all, fields(product.id = id))]
     pub async fn execute(&self, id: i64) -> Result<ReconcileDto, AppError> {
         let id = ProductId(id);
-        self.stock.inventory(id).await?;
+        // In the ledger first (404 when there is no such product), so that the drift
+        // measured before the rewrite is the ledger's, not an empty one.
+        self.stock.ensure_loaded(id).await?;
         let (drift_before, after) = self.stock.reload(id).await?;
         Ok(ReconcileDto {
             drift_before,

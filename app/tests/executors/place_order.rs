@@ -7,13 +7,11 @@ use std::time::Duration;
 use flash_sale_app::AppError;
 use flash_sale_app::order::{PlaceContext, PlaceOrderOutcome, SyncOrdering};
 use flash_sale_domain::allocation::Allocation;
-use flash_sale_domain::gateway::{
-    GatewayError, HoldKind, Relay, Reservation, ReserveRequest, Settlement,
-};
+use flash_sale_domain::gateway::{GatewayError, HoldKind, Reservation, ReserveRequest, Settlement};
 use flash_sale_domain::order::{Order, OrderError, OrderRequest};
 use flash_sale_domain::{DomainError, Strategy};
 
-use crate::support::{Log, Mocks, PRODUCT, event, product, relay_through, stock_state, user};
+use crate::support::{Log, Mocks, PRODUCT, database_reloads, event, product, user};
 
 fn reserved(bucket_no: u32, units: u32) -> Reservation {
     Reservation::Reserved {
@@ -280,12 +278,7 @@ async fn a_product_not_in_the_ledger_is_loaded_from_the_database_once_then_sold(
             *set.lock().expect("flag") = true;
             Ok(())
         });
-    mocks
-        .products
-        .expect_relay()
-        .times(1)
-        .withf(|id, relay, _, _| *id == PRODUCT && *relay == Relay::Reload)
-        .returning(|_, _, _, sink| relay_through(sink, &stock_state(4)));
+    database_reloads(&mut mocks);
     write_order(&mut mocks, || Ok(()));
     let (result, _) = place(mocks, 1).await;
     let id = created_id(&result.expect("201"));

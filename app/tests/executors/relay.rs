@@ -11,7 +11,9 @@ use flash_sale_domain::gateway::{
     GatewayError, Hold, HoldKind, LedgerView, Relay, ReturnInProgress,
 };
 
-use crate::support::{Log, Mocks, PRODUCT, product, relay_through, stock_state, user};
+use crate::support::{
+    Log, Mocks, PRODUCT, database_reloads, product, relay_through, stock_state, user,
+};
 
 fn view(holds: Vec<Hold>) -> LedgerView {
     LedgerView {
@@ -68,6 +70,15 @@ fn protocol(steps: &Log<&'static str>, holds: fn(usize) -> Vec<Hold>) -> Mocks {
         });
     logged_resume(&mut mocks, steps);
     mocks
+}
+
+/// Every suspension succeeds and is written to `steps` as `"suspend"`.
+fn logged_suspend(mocks: &mut Mocks, steps: &Log<&'static str>) {
+    let log = steps.clone();
+    mocks.ledger.expect_suspend().returning(move |_, _| {
+        log.push("suspend");
+        Ok(true)
+    });
 }
 
 /// Every end of a suspension is written to `steps` as `"resume"`.
@@ -210,11 +221,7 @@ async fn a_failed_database_re_lay_still_ends_the_suspension_and_the_lock() {
 async fn a_ledger_rewrite_that_failed_fails_the_re_lay_and_still_resumes() {
     let steps = Log::default();
     let mut mocks = Mocks::new().loaded().free_locks(&steps);
-    let log = steps.clone();
-    mocks.ledger.expect_suspend().returning(move |_, _| {
-        log.push("suspend");
-        Ok(true)
-    });
+    logged_suspend(&mut mocks, &steps);
     mocks
         .ledger
         .expect_view()
@@ -287,11 +294,7 @@ async fn a_second_re_lay_while_one_runs_is_refused() {
 async fn a_reconcile_reports_what_it_wrote_not_a_return_that_begins_after_it_resumes() {
     let steps = Log::default();
     let mut mocks = Mocks::new().loaded().free_locks(&steps);
-    let log = steps.clone();
-    mocks.ledger.expect_suspend().returning(move |_, _| {
-        log.push("suspend");
-        Ok(true)
-    });
+    logged_suspend(&mut mocks, &steps);
     mocks.ledger.expect_renew().returning(|_, _| Ok(true));
     let log = steps.clone();
     mocks.ledger.expect_view().returning(move |_| {
@@ -309,12 +312,7 @@ async fn a_reconcile_reports_what_it_wrote_not_a_return_that_begins_after_it_res
     });
     mocks.ledger.expect_load().returning(|_, _, _, _| Ok(()));
     logged_resume(&mut mocks, &steps);
-    mocks
-        .products
-        .expect_relay()
-        .times(1)
-        .withf(|id, relay, _, _| *id == PRODUCT && *relay == Relay::Reload)
-        .returning(|_, _, _, sink| relay_through(sink, &stock_state(4)));
+    database_reloads(&mut mocks);
     mocks
         .products
         .expect_find()

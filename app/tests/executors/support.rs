@@ -13,7 +13,7 @@ use flash_sale_domain::event::{Event, EventId, EventStatus, NewEvent};
 use flash_sale_domain::gateway::{
     Clock, GatewayError, LockGateway, LockLease, MockLockGateway, MockOrderGateway,
     MockPlacementGateway, MockProductGateway, MockStockLedger, OrderGateway, PlacementGateway,
-    ProductGateway, Settlement, StockState, StockStateSink,
+    ProductGateway, Relay, Settlement, StockState, StockStateSink,
 };
 use flash_sale_domain::order::{NewOrder, Order, OrderId, OrderRequest};
 use flash_sale_domain::placement::{NewPlacement, Placement, PlacementId};
@@ -280,6 +280,16 @@ pub fn stock_state(buckets: u32) -> StockState {
         quotas: Vec::new(),
         in_flight: Vec::new(),
     }
+}
+
+/// The database reloads [`PRODUCT`] once, over 4 buckets, through the sink.
+pub fn database_reloads(mocks: &mut Mocks) {
+    mocks
+        .products
+        .expect_relay()
+        .times(1)
+        .withf(|id, relay, _, _| *id == PRODUCT && *relay == Relay::Reload)
+        .returning(|_, _, _, sink| relay_through(sink, &stock_state(4)));
 }
 
 /// What a mocked `ProductGateway::relay` does: hands `state` to the sink (which
